@@ -1,0 +1,111 @@
+"""`python -m bot [run]` starts Haven; `python -m bot backup PATH` copies its database.
+
+Exit status: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem the person
+running it must fix (no token, a token Discord rejects, a bad setting), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import discord
+from dotenv import load_dotenv
+
+from bot.config import ConfigError, Settings
+
+log = logging.getLogger("bot")
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="connect to Discord and run Haven (the default)")
+    backup = sub.add_parser("backup", help="write a consistent copy of the database to PATH")
+    backup.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+
+    load_dotenv()  # once, here: importing Haven's modules never reads the environment
+    command = args.command or "run"
+    try:
+        settings = Settings.from_env(need_token=command == "run")
+    except ConfigError as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
+    if command == "backup":
+        if not settings.database_path.exists():
+            print(f"haven: there is no database at {settings.database_path}.", file=sys.stderr)
+            return EXIT_CONFIG
+        if args.path.exists():
+            print(f"haven: {args.path} already exists; choose a new path.", file=sys.stderr)
+            return EXIT_CONFIG
+        return asyncio.run(_backup(settings, args.path))
+    return asyncio.run(_run(settings))
+
+
+async def _run(settings: Settings) -> int:
+    from bot.app import HavenBot
+
+    if settings.api_base:
+        discord.http.Route.BASE = settings.api_base  # a REST proxy in front of Discord
+    bot = HavenBot(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with bot:
+        running = asyncio.create_task(bot.start(settings.token), name="haven")
+        stopping = asyncio.create_task(stop.wait(), name="haven-stop")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not running.done():
+            log.info("stopping: closing the scheduler, the database and the connection")
+            await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        error = running.exception() if not running.cancelled() else None
+    return _exit_status(error)
+
+
+def _exit_status(error: BaseException | None) -> int:
+    if error is None:
+        return EXIT_OK
+    if isinstance(error, discord.LoginFailure):
+        print(
+            "haven: Discord rejected DISCORD_TOKEN (401 Unauthorized). Open your application at "
+            "https://discord.com/developers/applications → Bot → Reset Token, and put the new "
+            "token in .env.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        print(f"haven: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.error("Haven stopped because of an unexpected error", exc_info=error)
+    return EXIT_ERROR
+
+
+async def _backup(settings: Settings, target: Path) -> int:
+    from bot.db import Database
+
+    source = settings.database_path
+    db = await Database.open(source)
+    try:
+        await db.backup(target)
+    finally:
+        await db.close()
+    print(f"haven: backed up {source} to {target}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""HavenBot, the composition root: it builds every service and wires them to Discord.
+
+All start-up work happens once, in `setup_hook` (never `on_ready`, which runs again after
+every reconnect): open and migrate the database, build the services, load the cogs, start the
+scheduler, and sync the command tree only if it changed since the last sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.db import Database, migrate
+from bot.delivery import Delivery, Pacer
+from bot.guilds import Guilds
+from bot.maintenance import Maintenance
+from bot.members import Members
+from bot.scheduler import Scheduler
+from bot.status import Status
+from bot.support import Support
+from bot.texts import Texts
+from bot.timeutil import Clock, to_db, utcnow
+from cogs._tree import HavenTree  # the one error policy lives with the Discord UI
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.support", "cogs.my", "cogs.haven")
+
+
+@dataclass
+class Services:
+    """Everything the cogs may call. Built once per process in `setup_hook`."""
+
+    db: Database
+    scheduler: Scheduler
+    delivery: Delivery
+    texts: Texts
+    guilds: Guilds
+    members: Members
+    support: Support
+    status: Status
+    maintenance: Maintenance
+
+
+class HavenBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        texts: Texts | None = None,
+        pacer: Pacer | None = None,
+        **options: object,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            # Only the guilds intent: channel and permission caches. No privileged intents.
+            intents=discord.Intents(guilds=True),
+            # Nothing Haven says pings anyone unless a message opts in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=HavenTree,
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.clock = clock
+        self._texts = texts or Texts()
+        self._pacer = pacer
+        self._services: Services | None = None
+        self._closed = False
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are built in setup_hook; the bot has not started")
+        return self._services
+
+    async def setup_hook(self) -> None:
+        db = await Database.open(self.settings.database_path)
+        version = await migrate(db)
+        log.info("database %s at schema version %d", self.settings.database_path, version)
+        self._services = self._build(db)
+        for name in COGS:
+            await self.load_extension(name)
+        await self._services.maintenance.ensure_scheduled()
+        await self._services.scheduler.start()
+        await self._sync_commands_if_changed()
+
+    def _build(self, db: Database) -> Services:
+        clock = self.clock
+        scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
+        delivery = Delivery(self, db, clock=clock, pacer=self._pacer)
+        guilds = Guilds(db, clock=clock)
+        members = Members(db, guilds, clock=clock)
+        return Services(
+            db=db,
+            scheduler=scheduler,
+            delivery=delivery,
+            texts=self._texts,
+            guilds=guilds,
+            members=members,
+            support=Support(guilds, self._texts, delivery, clock=clock),
+            status=Status(db, guilds, scheduler),
+            maintenance=Maintenance(db, scheduler, clock=clock),
+        )
+
+    async def close(self) -> None:
+        """Stop the scheduler, close the database, then disconnect — once, however often called."""
+        if not self._closed:
+            self._closed = True
+            if self._services is not None:
+                await self._services.scheduler.shutdown()
+                await self._services.db.close()
+        await super().close()
+
+    # --- command sync ----------------------------------------------------------------------
+
+    async def _sync_commands_if_changed(self) -> None:
+        """Sync only when the tree differs from the last synced one: sync is rate limited."""
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        scope = f"{self.application_id}:" + (f"guild:{guild.id}" if guild else "global")
+        digest = self.tree_hash(guild)
+        db = self.services.db
+        stored = await db.fetchval("SELECT tree_hash FROM command_sync WHERE scope = ?", (scope,))
+        if stored == digest:
+            log.info("command tree unchanged since the last sync; not syncing")
+            return
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException:
+            log.exception("command sync failed; keeping the previous commands")
+            return
+        await db.execute(
+            "INSERT INTO command_sync (scope, tree_hash, synced_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (scope) DO UPDATE SET tree_hash = excluded.tree_hash,"
+            " synced_at = excluded.synced_at",
+            (scope, digest, to_db(self.clock())),
+        )
+        log.info("synced %d commands (%s)", len(synced), scope)
+
+    def tree_hash(self, guild: discord.abc.Snowflake | None = None) -> str:
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,78 @@
+"""Settings from the environment: the only module that reads `os.environ`.
+
+`python -m bot` loads `.env` into the environment once at start (never at import) and then calls
+`Settings.from_env()`. Every variable is documented in `.env.example` and the README.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_DATABASE_URL = "sqlite:///data/haven.db"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    database_path: Path
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+    api_base: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need_token: bool = True) -> Settings:
+        """Read every setting; `need_token=False` for commands like `backup` that stay offline."""
+        env = os.environ if env is None else env
+        token = env.get("DISCORD_TOKEN", "").strip()
+        if need_token and not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set. Create an application at "
+                "https://discord.com/developers/applications, open Bot → Reset Token, and put "
+                "the token in .env as DISCORD_TOKEN=... (see .env.example and the README)."
+            )
+        return cls(
+            token=token,
+            database_path=database_path(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            dev_guild_id=_optional_snowflake(env, "DEV_GUILD_ID"),
+            log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
+            api_base=(env.get("DISCORD_API_BASE") or "").strip().rstrip("/") or None,
+        )
+
+
+def database_path(url: str) -> Path:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` → a filesystem path."""
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite" or parsed.netloc or not parsed.path.strip("/"):
+        raise ConfigError(
+            f"DATABASE_URL must look like sqlite:///data/haven.db (got {url!r}); "
+            "Haven stores its data in SQLite."
+        )
+    # urlparse keeps the leading slash: '///data/x.db' → '/data/x.db' is relative,
+    # '////srv/x.db' → '//srv/x.db' is absolute.
+    path = parsed.path[1:]
+    return Path(path)
+
+
+def _optional_snowflake(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a server id (digits only), got {raw!r}.")
+    return int(raw)
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {raw!r}.")
+    return level

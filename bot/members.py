@@ -1,0 +1,124 @@
+"""Member profiles: time zone, quiet hours and pause — the rhythm every DM respects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.db import Database
+from bot.errors import BadInput
+from bot.guilds import Guilds, zone_name
+from bot.timeutil import Clock, format_hhmm, from_db, in_quiet_hours, parse_hhmm, to_db, utcnow
+
+PAUSE_MAX_DAYS = 365
+
+ProfileListener = Callable[[int, int], Awaitable[None]]
+"""Called with (guild_id, user_id) after a profile change, e.g. to re-plan reminders."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    guild_id: int
+    user_id: int
+    timezone: str | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    paused_until: datetime | None = None
+
+    def paused_at(self, instant: datetime) -> bool:
+        return self.paused_until is not None and instant < self.paused_until
+
+    def quiet_at(self, instant: datetime, zone: ZoneInfo) -> bool:
+        if self.quiet_start is None or self.quiet_end is None:
+            return False
+        return in_quiet_hours(instant.astimezone(zone).time(), self.quiet_start, self.quiet_end)
+
+
+class Members:
+    def __init__(self, db: Database, guilds: Guilds, *, clock: Clock = utcnow) -> None:
+        self._db = db
+        self._guilds = guilds
+        self._clock = clock
+        self._listeners: list[ProfileListener] = []
+
+    def on_change(self, listener: ProfileListener) -> None:
+        self._listeners.append(listener)
+
+    async def profile(self, guild_id: int, user_id: int) -> Profile:
+        row = await self._db.fetchone(
+            "SELECT timezone, quiet_start, quiet_end, paused_until FROM member_profile"
+            " WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        if row is None:
+            return Profile(guild_id, user_id)
+        return Profile(
+            guild_id,
+            user_id,
+            timezone=row["timezone"],
+            quiet_start=parse_hhmm(row["quiet_start"]) if row["quiet_start"] else None,
+            quiet_end=parse_hhmm(row["quiet_end"]) if row["quiet_end"] else None,
+            paused_until=from_db(row["paused_until"]) if row["paused_until"] else None,
+        )
+
+    async def zone_for(self, guild_id: int, user_id: int) -> ZoneInfo:
+        """The member's own zone, else the server's."""
+        profile = await self.profile(guild_id, user_id)
+        if profile.timezone:
+            return ZoneInfo(profile.timezone)
+        return (await self._guilds.get(guild_id)).zone
+
+    async def set_timezone(self, guild_id: int, user_id: int, raw: str) -> str:
+        name = zone_name(raw)
+        await self._upsert(guild_id, user_id, {"timezone": name})
+        return name
+
+    async def set_quiet_hours(self, guild_id: int, user_id: int, start: str, end: str) -> None:
+        start_t, end_t = parse_time(start), parse_time(end)
+        if start_t == end_t:
+            raise BadInput(
+                f"Quiet hours need a start and an end that differ — `{start}` to `{end}` "
+                "would be no time at all. Try something like `22:00` to `08:00`."
+            )
+        await self._upsert(
+            guild_id,
+            user_id,
+            {"quiet_start": format_hhmm(start_t), "quiet_end": format_hhmm(end_t)},
+        )
+
+    async def pause(self, guild_id: int, user_id: int, days: int) -> datetime:
+        if not 1 <= days <= PAUSE_MAX_DAYS:
+            raise BadInput(f"A pause can be 1 to {PAUSE_MAX_DAYS} days; `{days}` is outside that.")
+        until = self._clock() + timedelta(days=days)
+        await self._upsert(guild_id, user_id, {"paused_until": to_db(until)})
+        return until
+
+    async def resume(self, guild_id: int, user_id: int) -> bool:
+        """End a pause early. Returns whether there was one."""
+        was_paused = (await self.profile(guild_id, user_id)).paused_at(self._clock())
+        await self._upsert(guild_id, user_id, {"paused_until": None})
+        return was_paused
+
+    async def _upsert(self, guild_id: int, user_id: int, values: dict[str, str | None]) -> None:
+        cols = [*values, "updated_at"]
+        await self._db.execute(
+            f"INSERT INTO member_profile (guild_id, user_id, {', '.join(cols)})"
+            f" VALUES (?, ?, {', '.join('?' * len(cols))})"
+            " ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in cols),
+            (guild_id, user_id, *values.values(), to_db(self._clock())),
+        )
+        for listener in self._listeners:
+            await listener(guild_id, user_id)
+
+
+def parse_time(raw: str) -> time:
+    """A wall time a member typed, or a kind BadInput that shows what would work."""
+    try:
+        return parse_hhmm(raw)
+    except ValueError:
+        raise BadInput(
+            f"I couldn't read `{raw[:40]}` as a time — try `19:30` (24-hour) or `7:30pm`."
+        ) from None

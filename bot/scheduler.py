@@ -1,0 +1,282 @@
+"""The outbox of scheduled work, and the only module that imports APScheduler.
+
+Every occurrence of scheduled work (a daily prompt, a reminder, a nudge) is a row in `outbox`
+with a unique key, a due instant and a deadline. The database is the truth; APScheduler is
+only an alarm clock that wakes us at the earliest pending `due_at` (one memory-store job with
+a deterministic id and a DateTrigger). We never let APScheduler decide what was missed —
+measured on 3.11.3, a job re-added after its fire time passed runs zero times, silently.
+
+On every wake (and on start-up) `run_due()`:
+1. marks pending rows whose deadline has passed as `missed` (the bot was down too long);
+2. claims the rest of the due rows in one UPDATE (`pending` → `running`), so each runs once;
+3. runs their handlers concurrently (bounded), recording `done` / `failed` / a retry;
+4. re-arms the alarm for the next pending row.
+A row left `running` by a crash is pending again on the next start; the delivery ledger makes
+the repeated send a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot.db import Database, Row
+from bot.timeutil import Clock, from_db, to_db, utcnow
+
+log = logging.getLogger(__name__)
+
+WAKE_JOB_ID = "outbox-wake"
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed outbox row, handed to the handler registered for its kind."""
+
+    id: int
+    key: str
+    kind: str
+    guild_id: int | None
+    user_id: int | None
+    payload: dict[str, Any]
+    due_at: datetime
+    deadline_at: datetime
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Job:
+        return cls(
+            id=row["id"],
+            key=row["key"],
+            kind=row["kind"],
+            guild_id=row["guild_id"],
+            user_id=row["user_id"],
+            payload=json.loads(row["payload"]),
+            due_at=from_db(row["due_at"]),
+            deadline_at=from_db(row["deadline_at"]),
+            attempts=row["attempts"],
+        )
+
+
+class Retry(Exception):
+    """Raised by a handler for a passing failure: run again after `delay` if before the deadline."""
+
+    def __init__(self, delay: timedelta, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+Handler = Callable[[Job], Awaitable[str | None]]
+"""Runs one job. Returns an optional note (e.g. "skipped: paused") kept on the row."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    done: int = 0
+    missed: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = utcnow,
+        gate: Callable[[], Awaitable[Any]] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._gate = gate
+        self._handlers: dict[str, Handler] = {}
+        self._limit = asyncio.Semaphore(concurrency)
+        self._run_lock = asyncio.Lock()
+        self._aps: AsyncIOScheduler | None = None
+        self._armed_for: datetime | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"a handler for {kind!r} is already registered")
+        self._handlers[kind] = handler
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from a crash, start the alarm clock and run whatever is already due."""
+        await self._db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'running'")
+        self._aps = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, timezone=UTC)
+        self._aps.start()
+        self._spawn(self.run_due())
+
+    async def shutdown(self) -> None:
+        if self._aps is not None and self._aps.running:
+            self._aps.shutdown(wait=False)
+        self._aps = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- writing the outbox ----------------------------------------------------------------
+
+    async def schedule(
+        self,
+        kind: str,
+        key: str,
+        due: datetime,
+        *,
+        deadline: datetime | None = None,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
+        """Add an occurrence unless one with this key exists already. Returns whether it was added.
+
+        `deadline` (default: the due instant) is the last moment it may still run late.
+        """
+        deadline = max(deadline or due, due)
+        added = await self._db.execute(
+            "INSERT INTO outbox (key, kind, guild_id, user_id, payload, due_at, deadline_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, kind, guild_id, user_id, json.dumps(payload or {}), to_db(due), to_db(deadline)),
+        )
+        if added:
+            self._arm(due)
+        return bool(added)
+
+    async def cancel(self, *, kind: str, guild_id: int, user_id: int | None = None) -> int:
+        """Cancel pending occurrences of `kind` for a server (and member). Returns how many."""
+        sql = "UPDATE outbox SET state = 'cancelled', finished_at = ? WHERE state = 'pending'"
+        sql += " AND kind = ? AND guild_id = ?"
+        params: list[Any] = [to_db(self._clock()), kind, guild_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        return await self._db.execute(sql, params)
+
+    async def pending(
+        self, *, guild_id: int, kind: str | None = None, user_id: int | None = None, limit: int = 5
+    ) -> list[Job]:
+        """The next pending occurrences for a server, soonest first."""
+        sql = "SELECT * FROM outbox WHERE state = 'pending' AND guild_id = ?"
+        params: list[Any] = [guild_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        sql += " ORDER BY due_at LIMIT ?"
+        params.append(limit)
+        return [Job.from_row(r) for r in await self._db.fetchall(sql, params)]
+
+    # --- running due work ------------------------------------------------------------------
+
+    async def run_due(self) -> RunSummary:
+        """Run everything due now, exactly once; then re-arm the alarm for what comes next."""
+        if self._gate is not None:
+            await self._gate()
+        async with self._run_lock:
+            now = self._clock()
+            async with self._db.transaction() as tx:
+                missed = await tx.execute(
+                    "UPDATE outbox SET state = 'missed', finished_at = ?"
+                    " WHERE state = 'pending' AND deadline_at < ?",
+                    (to_db(now), to_db(now)),
+                )
+                rows = await tx.fetchall(
+                    "UPDATE outbox SET state = 'running', attempts = attempts + 1"
+                    " WHERE state = 'pending' AND due_at <= ? RETURNING *",
+                    (to_db(now),),
+                )
+            if missed:
+                log.warning("%d scheduled occurrence(s) passed their deadline while down", missed)
+            outcomes = await asyncio.gather(*(self._run_one(Job.from_row(r)) for r in rows))
+            summary = RunSummary(
+                done=outcomes.count("done"),
+                missed=missed,
+                failed=outcomes.count("failed"),
+                retried=outcomes.count("retried"),
+            )
+            self._armed_for = None
+            await self._arm_next()
+            return summary
+
+    async def _run_one(self, job: Job) -> str:
+        handler = self._handlers.get(job.kind)
+        async with self._limit:
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler registered for {job.kind!r}")
+                note = await handler(job)
+            except Retry as retry:
+                again = self._clock() + retry.delay
+                if again <= job.deadline_at:
+                    await self._db.execute(
+                        "UPDATE outbox SET state = 'pending', due_at = ?, note = ? WHERE id = ?",
+                        (to_db(again), retry.reason, job.id),
+                    )
+                    return "retried"
+                await self._finish(job, "failed", f"gave up: {retry.reason}")
+                return "failed"
+            except Exception:
+                error_id = secrets.token_hex(4)
+                log.exception("scheduled %s failed (error id %s)", job.key, error_id)
+                await self._finish(job, "failed", f"error {error_id}")
+                return "failed"
+            await self._finish(job, "done", note)
+            return "done"
+
+    async def _finish(self, job: Job, state: str, note: str | None) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET state = ?, finished_at = ?, note = ? WHERE id = ?",
+            (state, to_db(self._clock()), note, job.id),
+        )
+
+    # --- the alarm clock -------------------------------------------------------------------
+
+    async def _arm_next(self) -> None:
+        nxt = await self._db.fetchval(
+            "SELECT min(due_at) FROM outbox WHERE state = 'pending'",
+        )
+        if nxt is not None:
+            self._arm(from_db(nxt))
+
+    def _arm(self, due: datetime) -> None:
+        """Make sure the alarm rings no later than `due`."""
+        if self._aps is None:
+            return  # not started yet: start() runs and arms everything
+        if self._armed_for is not None and self._armed_for <= due:
+            return
+        self._armed_for = due
+        # The alarm runs on the real clock; `due` is on ours (the same one, outside tests).
+        delay = max((due - self._clock()).total_seconds(), 0.0)
+        self._aps.add_job(
+            self._wake,
+            trigger=DateTrigger(run_date=utcnow() + timedelta(seconds=delay)),
+            id=WAKE_JOB_ID,
+            replace_existing=True,
+            misfire_grace_time=None,  # a late wake is still a wake: the outbox decides
+            coalesce=True,
+        )
+
+    async def _wake(self) -> None:
+        await self.run_due()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

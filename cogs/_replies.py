@@ -1,0 +1,100 @@
+"""Replying to interactions, and the one policy that turns errors into kind replies.
+
+`reply()` works whatever state the interaction is in: it answers a fresh interaction and uses a
+follow-up once it was answered or deferred (a second `response.send_message` would fail).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import NeedsServer, UserError
+
+log = logging.getLogger(__name__)
+
+MISSING: Any = discord.utils.MISSING
+
+
+async def reply(
+    interaction: discord.Interaction[Any],
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    embeds: list[discord.Embed] | None = None,
+    view: discord.ui.View | None = None,
+    file: discord.File | None = None,
+    ephemeral: bool = True,
+) -> None:
+    """Answer privately (by default), with mentions disabled by the client's default."""
+    all_embeds = ([embed] if embed else []) + (embeds or [])
+    kwargs: dict[str, Any] = {
+        "embeds": all_embeds or MISSING,
+        "view": view or MISSING,
+        "file": file or MISSING,
+        "ephemeral": ephemeral,
+    }
+    if interaction.response.is_done():
+        await interaction.followup.send(content or MISSING, **kwargs)
+    else:
+        await interaction.response.send_message(content, **kwargs)
+
+
+def user_message(error: BaseException) -> str | None:
+    """The kind message for an expected error, or None when it is unexpected."""
+    original = getattr(error, "original", None) or error
+    if isinstance(original, UserError):
+        return original.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return NeedsServer().message
+    if isinstance(error, app_commands.MissingPermissions):
+        return (
+            "This is for the server's moderators (it needs the **Manage Server** permission). "
+            "If something needs changing, a moderator can help."
+        )
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Let's take a breath — you can do that again in {error.retry_after:.0f} seconds."
+    if isinstance(error, app_commands.TransformerError):
+        return (
+            f"I couldn't use `{str(error.value)[:50]}` there. "
+            "Please pick one of the suggestions Discord shows."
+        )
+    if isinstance(error, app_commands.CheckFailure):
+        return "This isn't available to you here."
+    return None
+
+
+async def handle_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Reply kindly and privately; log the unexpected with an id the member can quote."""
+    message = user_message(error)
+    if message is None:
+        original = getattr(error, "original", None) or error
+        if isinstance(original, discord.NotFound) and original.code == 10062:
+            log.warning("interaction %s expired before Haven answered", interaction.id)
+            return
+        error_id = secrets.token_hex(3).upper()
+        log.error(
+            "unexpected error %s in %s",
+            error_id,
+            _describe(interaction),
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        message = (
+            "Something went wrong on my side — I'm sorry, and it isn't anything you did. "
+            f"If it keeps happening, a moderator can look it up with error id `{error_id}`."
+        )
+    try:
+        await reply(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error in %s", _describe(interaction))
+
+
+def _describe(interaction: discord.Interaction[Any]) -> str:
+    command = interaction.command.qualified_name if interaction.command else None
+    data: dict[str, Any] = dict(interaction.data or {})
+    custom_id = data.get("custom_id")
+    return f"/{command}" if command else f"component {custom_id!r}"
