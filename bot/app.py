@@ -15,12 +15,19 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
+from bot.buddies import Buddies
+from bot.checkins import Checkins
 from bot.config import Settings
 from bot.db import Database, migrate
 from bot.delivery import Delivery, Pacer
 from bot.guilds import Guilds
 from bot.maintenance import Maintenance
 from bot.members import Members
+from bot.notices import Notices
+from bot.noticing import Noticing
+from bot.privacy import Privacy
+from bot.prompts import Prompts
+from bot.reminders import Reminders
 from bot.scheduler import Scheduler
 from bot.status import Status
 from bot.support import Support
@@ -30,7 +37,7 @@ from cogs._tree import HavenTree  # the one error policy lives with the Discord 
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.support", "cogs.my", "cogs.haven")
+COGS = ("cogs.support", "cogs.checkin", "cogs.my", "cogs.haven", "cogs.notices")
 
 
 @dataclass
@@ -46,6 +53,13 @@ class Services:
     support: Support
     status: Status
     maintenance: Maintenance
+    notices: Notices
+    buddies: Buddies
+    checkins: Checkins
+    prompts: Prompts
+    reminders: Reminders
+    noticing: Noticing
+    privacy: Privacy
 
 
 class HavenBot(commands.Bot):
@@ -88,26 +102,58 @@ class HavenBot(commands.Bot):
         self._services = self._build(db)
         for name in COGS:
             await self.load_extension(name)
-        await self._services.maintenance.ensure_scheduled()
-        await self._services.scheduler.start()
+        services = self._services
+        await services.notices.load()
+        for ensure in (
+            services.maintenance.ensure_scheduled,
+            services.prompts.ensure_all,
+            services.reminders.ensure_all,
+        ):
+            await ensure()
+        await services.scheduler.start()
         await self._sync_commands_if_changed()
 
     def _build(self, db: Database) -> Services:
-        clock = self.clock
+        clock, texts = self.clock, self._texts
         scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
         delivery = Delivery(self, db, clock=clock, pacer=self._pacer)
         guilds = Guilds(db, clock=clock)
         members = Members(db, guilds, clock=clock)
+        notices = Notices(db, clock=clock)
+        buddies = Buddies(db)
+        support = Support(guilds, texts, delivery, clock=clock)
+        checkins = Checkins(db, guilds, buddies, support, texts, delivery, clock=clock)
+        noticing = Noticing(db, members, buddies, scheduler, delivery, clock=clock)
+        checkins.on_recorded(noticing.on_checkin)
+        status = Status(db, guilds, scheduler, clock=clock)
+        status.add_count(
+            "check-ins in the last 7 days",
+            "SELECT count(*) FROM checkins WHERE guild_id = :guild"
+            " AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', :now, '-7 days')",
+        )
+        status.add_count(
+            "members with a check-in reminder",
+            "SELECT count(*) FROM checkin_reminders WHERE guild_id = :guild",
+        )
+        maintenance = Maintenance(db, scheduler, clock=clock)
+        maintenance.add_step("check-ins past retention", checkins.purge_expired)
         return Services(
             db=db,
             scheduler=scheduler,
             delivery=delivery,
-            texts=self._texts,
+            texts=texts,
             guilds=guilds,
             members=members,
-            support=Support(guilds, self._texts, delivery, clock=clock),
-            status=Status(db, guilds, scheduler),
-            maintenance=Maintenance(db, scheduler, clock=clock),
+            support=support,
+            status=status,
+            maintenance=maintenance,
+            notices=notices,
+            buddies=buddies,
+            checkins=checkins,
+            prompts=Prompts(db, guilds, scheduler, texts, delivery, clock=clock),
+            reminders=Reminders(db, members, scheduler, notices, delivery, clock=clock),
+            noticing=noticing,
+            privacy=Privacy(db, clock=clock),
         )
 
     async def close(self) -> None:

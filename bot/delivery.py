@@ -163,6 +163,11 @@ class Delivery:
         """Forget that a member's DMs were closed (they just opted in to DMs again)."""
         await self._db.execute("DELETE FROM closed_dms WHERE user_id = ?", (user_id,))
 
+    def guild_name(self, guild_id: int) -> str:
+        """The server's name as Discord shows it (for DMs, which have no server context)."""
+        guild = self._client.get_guild(guild_id)
+        return guild.name if guild else "your server"
+
     # --- the ledger ------------------------------------------------------------------------
 
     async def _deliver(

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from bot.db import Database
 from bot.errors import BadInput
-from bot.timeutil import Clock, get_zone, to_db, utcnow
+from bot.inputs import zone_name
+from bot.timeutil import Clock, to_db, utcnow
 
 RETENTION_MIN, RETENTION_MAX, RETENTION_DEFAULT = 7, 3650, 90
 RESOURCES_MAX = 4000
@@ -81,14 +82,3 @@ class Guilds:
         )
         self._cache[guild_id] = config
         return config
-
-
-def zone_name(raw: str) -> str:
-    """The canonical IANA name for what a member typed, or a kind BadInput."""
-    try:
-        return get_zone(raw).key
-    except ValueError:
-        raise BadInput(
-            f"I don't know the time zone `{raw[:60]}`. Try a city-based name like "
-            "`Europe/London` or `America/New_York` — the list appears as you type."
-        ) from None

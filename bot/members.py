@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from bot.db import Database
 from bot.errors import BadInput
-from bot.guilds import Guilds, zone_name
+from bot.guilds import Guilds
+from bot.inputs import parse_time, zone_name
 from bot.timeutil import Clock, format_hhmm, from_db, in_quiet_hours, parse_hhmm, to_db, utcnow
 
 PAUSE_MAX_DAYS = 365
 
-ProfileListener = Callable[[int, int], Awaitable[None]]
+ProfileListener = Callable[[int, int], Awaitable[object]]
 """Called with (guild_id, user_id) after a profile change, e.g. to re-plan reminders."""
 
 
@@ -112,13 +113,3 @@ class Members:
         )
         for listener in self._listeners:
             await listener(guild_id, user_id)
-
-
-def parse_time(raw: str) -> time:
-    """A wall time a member typed, or a kind BadInput that shows what would work."""
-    try:
-        return parse_hhmm(raw)
-    except ValueError:
-        raise BadInput(
-            f"I couldn't read `{raw[:40]}` as a time — try `19:30` (24-hour) or `7:30pm`."
-        ) from None

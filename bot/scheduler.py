@@ -18,10 +18,11 @@ the repeated send a no-op.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +67,16 @@ class Job:
             deadline_at=from_db(row["deadline_at"]),
             attempts=row["attempts"],
         )
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One future run of a recurring rule."""
+
+    key: str
+    due: datetime
+    deadline: datetime
+    payload: dict[str, Any] | None = None
 
 
 class Retry(Exception):
@@ -143,19 +154,52 @@ class Scheduler:
         user_id: int | None = None,
         payload: dict[str, Any] | None = None,
     ) -> bool:
-        """Add an occurrence unless one with this key exists already. Returns whether it was added.
+        """Add an occurrence unless its key exists already. Returns whether it was added.
 
-        `deadline` (default: the due instant) is the last moment it may still run late.
+        `deadline` (default: the due instant) is the last moment it may still run late. A key
+        that was cancelled comes back with the new times (a rule changed and changed back);
+        a key that already ran stays as it is, which is what makes "once per day" hold.
         """
         deadline = max(deadline or due, due)
         added = await self._db.execute(
             "INSERT INTO outbox (key, kind, guild_id, user_id, payload, due_at, deadline_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " state = 'pending', due_at = excluded.due_at, deadline_at = excluded.deadline_at,"
+            " payload = excluded.payload, finished_at = NULL WHERE outbox.state = 'cancelled'",
             (key, kind, guild_id, user_id, json.dumps(payload or {}), to_db(due), to_db(deadline)),
         )
         if added:
             self._arm(due)
         return bool(added)
+
+    async def schedule_next(
+        self,
+        kind: str,
+        occurrences: Iterable[Occurrence],
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+    ) -> Occurrence | None:
+        """Schedule the first of `occurrences` whose key has not already run.
+
+        Recurring rules use this: after a rule changes, today's key may already be done, and
+        then tomorrow's is the next one. Returns what was scheduled (or is already pending).
+        """
+        for occ in itertools.islice(occurrences, 32):
+            if await self.schedule(
+                kind,
+                occ.key,
+                occ.due,
+                deadline=occ.deadline,
+                guild_id=guild_id,
+                user_id=user_id,
+                payload=occ.payload,
+            ):
+                return occ
+            state = await self._db.fetchval("SELECT state FROM outbox WHERE key = ?", (occ.key,))
+            if state in ("pending", "running"):
+                return occ
+        return None
 
     async def cancel(self, *, kind: str, guild_id: int, user_id: int | None = None) -> int:
         """Cancel pending occurrences of `kind` for a server (and member). Returns how many."""

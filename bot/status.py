@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.db import Database
 from bot.guilds import GuildConfig, Guilds
 from bot.scheduler import Job, Scheduler
+from bot.timeutil import Clock, to_db, utcnow
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,17 @@ class StatusReport:
 
 
 class Status:
-    def __init__(self, db: Database, guilds: Guilds, scheduler: Scheduler) -> None:
+    def __init__(
+        self, db: Database, guilds: Guilds, scheduler: Scheduler, *, clock: Clock = utcnow
+    ) -> None:
         self._db = db
+        self._clock = clock
         self._guilds = guilds
         self._scheduler = scheduler
-        # label → a COUNT query with one `?` for the guild id; features add their own.
+        # label → a COUNT query using :guild (and :now if it needs the time); features add theirs.
         self._counts: dict[str, str] = {
             "members with a Haven profile": (
-                "SELECT count(*) FROM member_profile WHERE guild_id = ?"
+                "SELECT count(*) FROM member_profile WHERE guild_id = :guild"
             ),
         }
 
@@ -32,8 +36,9 @@ class Status:
         self._counts[label] = sql
 
     async def report(self, guild_id: int) -> StatusReport:
+        params = {"guild": guild_id, "now": to_db(self._clock())}
         counts = [
-            (label, int(await self._db.fetchval(sql, (guild_id,))))
+            (label, int(await self._db.fetchval(sql, params)))
             for label, sql in self._counts.items()
         ]
         return StatusReport(

@@ -28,6 +28,10 @@ class Texts:
             cached = self._cache[name] = (mtime, body.strip())
         return cached[1]
 
+    def lines(self, name: str) -> list[str]:
+        """The file's non-empty lines."""
+        return [line.strip() for line in self.text(name).splitlines() if line.strip()]
+
     def entries(self, name: str) -> list[str]:
         """The file's paragraphs, each with its lines joined by newlines."""
         return [p.strip() for p in self.text(name).split("\n\n") if p.strip()]

@@ -9,6 +9,14 @@ import discord
 
 from cogs._replies import handle_error
 
+# The `days` choices of /my reminder and /haven prompt (values are the public contract).
+DAY_CHOICES = [
+    discord.app_commands.Choice(name="every day", value="every-day"),
+    discord.app_commands.Choice(name="weekdays", value="weekdays"),
+    discord.app_commands.Choice(name="weekends", value="weekends"),
+]
+DAY_WORDS = {"every-day": "every day", "weekdays": "on weekdays", "weekends": "at weekends"}
+
 
 class HavenView(discord.ui.View):
     """A view whose callback errors get the same kind reply as slash commands."""

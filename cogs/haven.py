@@ -9,10 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery import missing_permissions
+from bot.errors import BadInput
 from bot.guilds import RESOURCES_MAX, GuildConfig
-from bot.timeutil import discord_timestamp, search_zones
+from bot.timeutil import discord_timestamp, format_hhmm, search_zones
 from cogs._replies import reply
-from cogs._views import HavenModal, guild_id_of
+from cogs._views import DAY_CHOICES, DAY_WORDS, HavenModal, guild_id_of
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -29,6 +30,9 @@ CHANNELS = (
 
 JOB_LABELS = {
     "maintenance": "Daily privacy tidy-up",
+    "checkin-prompt": "Daily check-in prompt",
+    "checkin-reminder": "A member's check-in reminder",
+    "noticing": "A gentle-noticing check",
 }
 
 
@@ -175,6 +179,61 @@ class HavenCog(
             inline=False,
         )
         await reply(interaction, embed=embed)
+
+    @app_commands.command(name="prompt")
+    @app_commands.describe(
+        time="When to post, in the server's time zone, 24-hour like 09:00",
+        days="Which days (default every day)",
+        channel="Where to post (default: the check-in channel)",
+    )
+    @app_commands.choices(days=DAY_CHOICES)
+    async def prompt(
+        self,
+        interaction: discord.Interaction[HavenBot],
+        time: str,
+        days: str = "every-day",
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Post a gentle daily check-in prompt with a "Check in" button."""
+        guild_id = guild_id_of(interaction)
+        services = self.bot.services
+        config = await services.guilds.get(guild_id)
+        channel_id = channel.id if channel else config.checkin_channel_id
+        if channel_id is None:
+            raise BadInput(
+                "Where should the prompt go? Choose a `channel:`, or set a check-in channel "
+                "first with `/haven setup checkin_channel:`."
+            )
+        rule, next_due = await services.prompts.set(
+            guild_id, time, days, channel.id if channel else None
+        )
+        text = (
+            f"The daily check-in prompt will be posted in <#{channel_id}> at "
+            f"**{format_hhmm(rule.at)}** ({config.timezone}), {DAY_WORDS[days]}."
+        )
+        if next_due:
+            text += f" The next one: {discord_timestamp(next_due, 'F')}."
+        assert interaction.guild is not None
+        target = interaction.guild.get_channel(channel_id)
+        if isinstance(target, discord.abc.GuildChannel):
+            missing = missing_permissions(target, embeds=True)
+            if missing:
+                text += (
+                    f"\n⚠️ I can't post there yet — I'm missing **{', '.join(missing)}**. "
+                    "I've saved it; give my role that permission and the prompt will appear."
+                )
+        await reply(interaction, text)
+
+    @app_commands.command(name="prompt-off")
+    async def prompt_off(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """Stop the daily check-in prompt."""
+        was_on = await self.bot.services.prompts.off(guild_id_of(interaction))
+        await reply(
+            interaction,
+            "The daily check-in prompt is off. `/haven prompt` starts it again."
+            if was_on
+            else "There was no daily prompt to stop.",
+        )
 
     @app_commands.command(name="resources")
     async def resources(self, interaction: discord.Interaction[HavenBot]) -> None:

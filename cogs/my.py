@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checkins import feeling_label
 from bot.privacy import privacy_statement
-from bot.timeutil import get_zone, search_zones
+from bot.texts import plain
+from bot.timeutil import discord_timestamp, format_hhmm, get_zone, search_zones
 from cogs._replies import reply
-from cogs._views import guild_id_of
+from cogs._views import DAY_CHOICES, DAY_WORDS, HavenView, guild_id_of
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -72,6 +75,215 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
         for heading, text in privacy_statement(config):
             embed.add_field(name=heading, value=text, inline=False)
         await reply(interaction, embed=embed)
+
+    # --- check-in history ----------------------------------------------------------------
+
+    @app_commands.command(name="checkins")
+    @app_commands.describe(days="How many days to look back (1–365, default 14)")
+    async def checkins(
+        self, interaction: discord.Interaction[HavenBot], days: app_commands.Range[int, 1, 365] = 14
+    ) -> None:
+        """See your recent check-ins and a small chart — only you can see them."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        zone = await self.bot.services.members.zone_for(guild_id, user_id)
+        report = await self.bot.services.checkins.history_report(guild_id, user_id, days, zone)
+        if not report.checkins:
+            await reply(
+                interaction,
+                f"You haven't checked in during the last {days} days. Whenever you'd like, "
+                "`/checkin` is here — there's no catching up to do.",
+            )
+            return
+        recent = [
+            f"{discord_timestamp(c.created_at, 'd')} {feeling_label(c.feeling)}"
+            + (f" · {c.capacity}/5" if c.capacity is not None else "")
+            + (f" — {plain(c.note, 60)}" if c.note else "")
+            for c in reversed(report.checkins[-10:])
+        ]
+        embed = discord.Embed(title="Your check-ins", description=report.summary, colour=GENTLE)
+        embed.add_field(name="Most recent", value="\n".join(recent), inline=False)
+        file = None
+        if report.chart_png:
+            # The alt text carries the same summary, for screen readers.
+            file = discord.File(
+                io.BytesIO(report.chart_png), filename="checkins.png", description=report.summary
+            )
+            embed.set_image(url="attachment://checkins.png")
+        await reply(interaction, embed=embed, file=file)
+
+    # --- reminders and rhythm --------------------------------------------------------------
+
+    @app_commands.command(name="reminder")
+    @app_commands.describe(
+        time="When, in your time zone, 24-hour like 19:30", days="Which days (default every day)"
+    )
+    @app_commands.choices(days=DAY_CHOICES)
+    async def reminder(
+        self, interaction: discord.Interaction[HavenBot], time: str, days: str = "every-day"
+    ) -> None:
+        """Get a gentle DM reminder to check in, at your local time."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        services = self.bot.services
+        was_on = await services.reminders.rule(guild_id, user_id) is not None
+        next_due = await services.reminders.set(guild_id, user_id, time, days)
+        zone = await services.members.zone_for(guild_id, user_id)
+        rule = await services.reminders.rule(guild_id, user_id)
+        assert rule is not None
+        text = (
+            f"Your check-in reminder is {'updated' if was_on else 'on'}: "
+            f"**{format_hhmm(rule.at)}** {DAY_WORDS[days]}, by DM, in **{zone.key}**."
+        )
+        if next_due:
+            text += f" The next one arrives {discord_timestamp(next_due, 'F')}."
+        text += (
+            "\nI stay quiet during your quiet hours and while you're paused. "
+            "`/my reminder-off` stops it anytime."
+        )
+        await reply(interaction, text)
+
+    @app_commands.command(name="reminder-off")
+    async def reminder_off(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """Stop your check-in reminder DMs."""
+        was_on = await self.bot.services.reminders.off(
+            guild_id_of(interaction), interaction.user.id
+        )
+        await reply(
+            interaction,
+            "Your check-in reminders are off. `/my reminder` turns them on again anytime."
+            if was_on
+            else "You don't have a check-in reminder here, so there was nothing to stop.",
+        )
+
+    @app_commands.command(name="quiet-hours")
+    @app_commands.describe(
+        start="When quiet begins, 24-hour like 22:00", end="When it ends, like 07:30"
+    )
+    async def quiet_hours(
+        self, interaction: discord.Interaction[HavenBot], start: str, end: str
+    ) -> None:
+        """Set hours when Haven never DMs you (in your time zone)."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        members = self.bot.services.members
+        await members.set_quiet_hours(guild_id, user_id, start, end)
+        profile = await members.profile(guild_id, user_id)
+        zone = await members.zone_for(guild_id, user_id)
+        assert profile.quiet_start is not None and profile.quiet_end is not None
+        begin, finish = format_hhmm(profile.quiet_start), format_hhmm(profile.quiet_end)
+        await reply(
+            interaction,
+            f"Quiet hours set: **{begin}–{finish}** ({zone.key}). Nothing from me arrives "
+            f"then; a reminder that would land in them waits until {finish}.",
+        )
+
+    @app_commands.command(name="pause")
+    @app_commands.describe(days="How many days to rest (1–365)")
+    async def pause(
+        self, interaction: discord.Interaction[HavenBot], days: app_commands.Range[int, 1, 365]
+    ) -> None:
+        """Pause every Haven DM and nudge for a while. Rest is allowed."""
+        until = await self.bot.services.members.pause(
+            guild_id_of(interaction), interaction.user.id, days
+        )
+        await reply(
+            interaction,
+            f"Everything's paused until {discord_timestamp(until, 'F')}. Rest well. "
+            "`/my resume` brings things back whenever you like — no explanation needed.",
+        )
+
+    @app_commands.command(name="resume")
+    async def resume(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """End a pause early."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        was_paused = await self.bot.services.members.resume(guild_id, user_id)
+        if not was_paused:
+            await reply(interaction, "You weren't paused, so everything is already on.")
+            return
+        next_due = await self.bot.services.reminders.next_due(guild_id, user_id)
+        text = "Welcome back. 🌿"
+        if next_due:
+            text += f" Your next reminder arrives {discord_timestamp(next_due, 'F')}."
+        await reply(interaction, text)
+
+    @app_commands.command(name="noticing")
+    @app_commands.describe(
+        enabled="Let your buddy know if you go quiet?",
+        days="Quiet days before they hear (2–14, default 4)",
+    )
+    async def noticing(
+        self,
+        interaction: discord.Interaction[HavenBot],
+        enabled: bool,
+        days: app_commands.Range[int, 2, 14] = 4,
+    ) -> None:
+        """Let your buddy know if you go quiet."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        services = self.bot.services
+        await services.noticing.set(guild_id, user_id, enabled, days)
+        if not enabled:
+            await reply(interaction, "Gentle noticing is off. Nobody is told anything.")
+            return
+        text = (
+            f"Gentle noticing is on. If you usually check in and then go quiet for {days} days, "
+            "your buddy gets one soft nudge — with no details of any check-in. Never "
+            "moderators, never public, and not while you're paused."
+        )
+        if not await services.buddies.current(guild_id, user_id):
+            text += "\nYou don't have a buddy yet; it starts working once you do."
+        await reply(interaction, text)
+
+    # --- data rights -----------------------------------------------------------------------
+
+    @app_commands.command(name="data")
+    async def data(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """Get everything Haven keeps about you here, as a file only you can see."""
+        guild_id, user_id = guild_id_of(interaction), interaction.user.id
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        export = await self.bot.services.privacy.export(guild_id, user_id)
+        await reply(
+            interaction,
+            "Here's everything I keep about you in this server. `/my forget` deletes it all.",
+            file=discord.File(io.BytesIO(export), filename=f"haven-data-{guild_id}.json"),
+        )
+
+    @app_commands.command(name="forget")
+    async def forget(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """Delete everything Haven keeps about you here (it asks first)."""
+        guild_id = guild_id_of(interaction)
+        await reply(
+            interaction,
+            "This deletes everything I keep about you in this server — check-ins, settings, "
+            "reminders — for good. Other members' data is untouched. Are you sure?",
+            view=ForgetConfirm(guild_id, interaction.user.id),
+        )
+
+
+class ForgetConfirm(HavenView):
+    def __init__(self, guild_id: int, user_id: int) -> None:
+        super().__init__(timeout=300)
+        self.guild_id, self.user_id = guild_id, user_id
+
+    @discord.ui.button(label="Yes, forget me here", style=discord.ButtonStyle.danger)
+    async def confirm(
+        self, interaction: discord.Interaction[HavenBot], button: discord.ui.Button[ForgetConfirm]
+    ) -> None:
+        services = interaction.client.services
+        await interaction.response.defer()
+        await services.privacy.forget(self.guild_id, self.user_id)
+        services.notices.forget(self.guild_id, self.user_id)
+        self.stop()
+        await interaction.edit_original_response(
+            content="Done. Everything I kept about you in this server is gone. If you use "
+            "Haven here again, it starts fresh. Take care. 🤍",
+            view=None,
+        )
+
+    @discord.ui.button(label="Keep my data", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[HavenBot], button: discord.ui.Button[ForgetConfirm]
+    ) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
 async def setup(bot: HavenBot) -> None:

@@ -153,3 +153,23 @@ async def test_cancel_and_pending(db: Database) -> None:
     assert [j.key for j in await s.pending(guild_id=1)] == ["a", "b"]
     assert await s.cancel(kind="k", guild_id=1, user_id=2) == 1
     assert [j.key for j in await s.pending(guild_id=1)] == ["b"]
+
+
+async def test_a_cancelled_key_comes_back_but_a_finished_one_does_not(db: Database) -> None:
+    clock = FakeClock()
+    s = Scheduler(db, clock=clock)
+    s.register("k", _noop)
+    later = clock.now + timedelta(hours=1)
+    await s.schedule("k", "today", later, guild_id=1)
+    await s.cancel(kind="k", guild_id=1)
+    assert await s.schedule("k", "today", later + timedelta(hours=1), guild_id=1) is True
+    [job] = await s.pending(guild_id=1)
+    assert job.due_at == later + timedelta(hours=1)
+
+    await s.schedule("k", "done-already", clock.now, guild_id=1)
+    await s.run_due()
+    assert await s.schedule("k", "done-already", later, guild_id=1) is False
+
+
+async def _noop(job: Job) -> None:
+    return None

@@ -1,0 +1,369 @@
+"""Check-ins: record how a member is, share it only where they chose, and read it back.
+
+Private is the default and nothing is posted then. A check-in shared with the channel carries
+the member's name; an anonymous one carries nothing that identifies them — it is posted by
+Haven itself (never as a visible interaction reply, which would show who used the command),
+and the delivery ledger keeps no link from that post back to the member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from bot.buddies import Buddies, Buddy
+from bot.charts import Point, render_history, summarise
+from bot.db import Database, Row
+from bot.errors import BadInput
+from bot.guilds import Guilds
+from bot.outgoing import Card, Outgoing, Sender
+from bot.support import Support
+from bot.texts import Texts, plain
+from bot.timeutil import Clock, from_db, to_db, utcnow
+
+FEELINGS: dict[str, tuple[str, str]] = {
+    "settled": ("🌿", "Settled"),
+    "stirred": ("🌊", "Stirred up"),
+    "foggy": ("🌫️", "Foggy or far away"),
+    "heavy": ("🌧️", "Heavy"),
+    "tender": ("🌱", "Tender or mixed"),
+    "bright": ("☀️", "Bright"),
+    "pass": ("🤍", "Just checking in"),
+}
+SHARES = ("private", "buddy", "channel", "anonymous")
+NOTE_MAX = 1000
+CAPACITY_MIN, CAPACITY_MAX = 1, 5
+HISTORY_MAX_DAYS = 365
+
+ACKNOWLEDGEMENTS_FILE = "acknowledgements.txt"
+DISTRESS_FILE = "distress_phrases.txt"
+
+SOFT = 0xA8C3B8
+
+
+def feeling_label(feeling: str) -> str:
+    emoji, label = FEELINGS[feeling]
+    return f"{emoji} {label}"
+
+
+@dataclass(frozen=True)
+class CheckinInput:
+    feeling: str
+    capacity: int | None = None
+    note: str | None = None
+    share: str = "private"
+    reach_out: bool = False
+
+
+@dataclass(frozen=True)
+class Checkin:
+    id: int
+    guild_id: int
+    user_id: int
+    created_at: datetime
+    feeling: str
+    capacity: int | None
+    note: str | None
+    share: str
+    reach_out: bool
+
+    @classmethod
+    def from_row(cls, row: Row) -> Checkin:
+        return cls(
+            id=row["id"],
+            guild_id=row["guild_id"],
+            user_id=row["user_id"],
+            created_at=from_db(row["created_at"]),
+            feeling=row["feeling"],
+            capacity=row["capacity"],
+            note=row["note"],
+            share=row["share"],
+            reach_out=bool(row["reach_out"]),
+        )
+
+
+class Shared(enum.Enum):
+    """Where the check-in went."""
+
+    PRIVATE = "private"
+    CHANNEL = "channel"
+    ANONYMOUS = "anonymous"
+    BUDDY = "buddy"
+    NO_CHANNEL = "no_channel"  # share=channel/anonymous but no check-in channel is set
+    CHANNEL_UNAVAILABLE = "channel_unavailable"  # set, but Haven cannot post there
+    NO_BUDDY = "no_buddy"
+    BUDDY_UNREACHABLE = "buddy_unreachable"
+
+
+class ReachOut(enum.Enum):
+    NOT_ASKED = "not_asked"
+    BUDDY_TOLD = "buddy_told"
+    NO_BUDDY = "no_buddy"  # the member may press a button to tell the server's supporters
+    BUDDY_UNREACHABLE = "buddy_unreachable"
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    checkin: Checkin
+    acknowledgement: str
+    shared: Shared
+    reach_out: ReachOut
+    support_resources: str | None  # set when the note held words of acute distress
+
+
+@dataclass(frozen=True)
+class HistoryReport:
+    checkins: list[Checkin]
+    chart_png: bytes | None
+    summary: str
+
+
+CheckinListener = Callable[[Checkin], Awaitable[None]]
+
+
+class Checkins:
+    def __init__(
+        self,
+        db: Database,
+        guilds: Guilds,
+        buddies: Buddies,
+        support: Support,
+        texts: Texts,
+        sender: Sender,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._db = db
+        self._guilds = guilds
+        self._buddies = buddies
+        self._support = support
+        self._texts = texts
+        self._sender = sender
+        self._clock = clock
+        self._listeners: list[CheckinListener] = []
+
+    def on_recorded(self, listener: CheckinListener) -> None:
+        self._listeners.append(listener)
+
+    async def record(
+        self, guild_id: int, user_id: int, display_name: str, given: CheckinInput
+    ) -> CheckinResult:
+        given = validate(given)
+        now = self._clock()
+        shared, reach = Shared.PRIVATE, ReachOut.NOT_ASKED
+        checkin_id = int(
+            await self._db.fetchval(
+                "INSERT INTO checkins"
+                " (guild_id, user_id, created_at, feeling, capacity, note, share, reach_out)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    guild_id,
+                    user_id,
+                    to_db(now),
+                    given.feeling,
+                    given.capacity,
+                    given.note,
+                    given.share,
+                    int(given.reach_out),
+                ),
+            )
+        )
+        checkin = Checkin(
+            checkin_id,
+            guild_id,
+            user_id,
+            now,
+            given.feeling,
+            given.capacity,
+            given.note,
+            given.share,
+            given.reach_out,
+        )
+
+        if given.share in ("channel", "anonymous"):
+            shared = await self._post(checkin, display_name)
+        if given.share == "buddy" or given.reach_out:
+            told = await self._tell_buddies(checkin, display_name)
+            if given.share == "buddy":
+                shared = {None: Shared.NO_BUDDY, True: Shared.BUDDY}.get(
+                    told, Shared.BUDDY_UNREACHABLE
+                )
+            if given.reach_out:
+                reach = {None: ReachOut.NO_BUDDY, True: ReachOut.BUDDY_TOLD}.get(
+                    told, ReachOut.BUDDY_UNREACHABLE
+                )
+        if given.share != "private" and shared not in _DELIVERED:
+            # It did not go where they asked, so it stayed private; the record says so.
+            await self._db.execute(
+                "UPDATE checkins SET share = 'private' WHERE id = ?", (checkin_id,)
+            )
+            checkin = replace(checkin, share="private")
+        for listener in self._listeners:
+            await listener(checkin)
+        support = None
+        if given.note and self.sounds_acute(given.note):
+            support, _ = await self._support.resources(guild_id)
+        return CheckinResult(checkin, self.acknowledgement(given.feeling), shared, reach, support)
+
+    async def history(self, guild_id: int, user_id: int, days: int) -> list[Checkin]:
+        if not 1 <= days <= HISTORY_MAX_DAYS:
+            raise BadInput(
+                f"I can look back 1 to {HISTORY_MAX_DAYS} days; `{days}` is outside that."
+            )
+        since = self._clock() - timedelta(days=days)
+        rows = await self._db.fetchall(
+            "SELECT * FROM checkins WHERE guild_id = ? AND user_id = ? AND created_at >= ?"
+            " ORDER BY created_at, id",
+            (guild_id, user_id, to_db(since)),
+        )
+        return [Checkin.from_row(r) for r in rows]
+
+    async def history_report(
+        self, guild_id: int, user_id: int, days: int, zone: ZoneInfo
+    ) -> HistoryReport:
+        """The member's check-ins with a chart (rendered in a worker thread) and a summary."""
+        checkins = await self.history(guild_id, user_id, days)
+        points = [Point(c.created_at, c.feeling, c.capacity) for c in checkins]
+        png = await asyncio.to_thread(render_history, points, zone, days) if points else None
+        return HistoryReport(checkins, png, summarise(points, days))
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete check-ins older than their server's retention period."""
+        removed = 0
+        for row in await self._db.fetchall("SELECT DISTINCT guild_id FROM checkins"):
+            days = (await self._guilds.get(row["guild_id"])).retention_days
+            removed += await self._db.execute(
+                "DELETE FROM checkins WHERE guild_id = ? AND created_at < ?",
+                (row["guild_id"], to_db(now - timedelta(days=days))),
+            )
+        return removed
+
+    # --- words -----------------------------------------------------------------------------
+
+    def acknowledgement(self, feeling: str) -> str:
+        general, specific = [], []
+        for entry in self._texts.entries(ACKNOWLEDGEMENTS_FILE):
+            prefix, sep, rest = entry.partition(":")
+            if sep and prefix in FEELINGS:
+                if prefix == feeling:
+                    specific.append(rest.strip())
+            else:
+                general.append(entry)
+        return random.choice(specific + general)
+
+    def sounds_acute(self, note: str) -> bool:
+        pattern = _phrase_pattern(tuple(self._texts.lines(DISTRESS_FILE)))
+        return pattern.search(_normalise(note)) is not None
+
+    # --- sharing ---------------------------------------------------------------------------
+
+    async def _post(self, checkin: Checkin, display_name: str) -> Shared:
+        channel_id = (await self._guilds.get(checkin.guild_id)).checkin_channel_id
+        if channel_id is None:
+            return Shared.NO_CHANNEL
+        if checkin.share == "anonymous":
+            # A random key, and no member id: nothing in Haven's records ties this post to them.
+            key, about, who = f"checkin-anon:{secrets.token_hex(8)}", None, "Someone"
+        else:
+            key, about, who = f"checkin-share:{checkin.id}", checkin.user_id, None
+        card = Card(
+            title=f"{who or plain(display_name, 80)} checked in",
+            description=_describe(checkin),
+            colour=SOFT,
+            footer="Reflect, don't redirect: a kind word beats advice.",
+        )
+        result = await self._sender.to_channel(
+            key, channel_id, Outgoing(cards=(card,)), guild_id=checkin.guild_id, user_id=about
+        )
+        if not result.ok:
+            return Shared.CHANNEL_UNAVAILABLE
+        return Shared.ANONYMOUS if checkin.share == "anonymous" else Shared.CHANNEL
+
+    async def _tell_buddies(self, checkin: Checkin, display_name: str) -> bool | None:
+        """Send the buddy (or both, in a trio) one message. None: no buddy; else: reached?"""
+        buddies = await self._buddies.current(checkin.guild_id, checkin.user_id)
+        if not buddies:
+            return None
+        name = plain(display_name, 80)
+        parts = []
+        if checkin.share == "buddy":
+            parts.append(f"**{name}** checked in and wanted you to know:\n{_describe(checkin)}")
+        if checkin.reach_out:
+            parts.append(
+                f"**{name}** would welcome a kind word today. There's nothing to fix — "
+                "something as simple as *“thinking of you”* can mean a lot."
+            )
+        card = Card(
+            title="From your buddy",
+            description="\n\n".join(parts),
+            colour=SOFT,
+            footer="Witness, don't fix. You're a buddy, not a crisis line: /support has resources.",
+        )
+        reached = [await self._tell(checkin, buddy, card) for buddy in buddies]
+        return any(reached)
+
+    async def _tell(self, checkin: Checkin, buddy: Buddy, card: Card) -> bool:
+        """In the pair's private thread if they have one, else by DM."""
+        message = Outgoing(cards=(card,), ping_users=(buddy.user_id,))
+        key = f"checkin-buddy:{checkin.id}:{buddy.user_id}"
+        if buddy.thread_id is not None:
+            in_thread = await self._sender.to_channel(
+                key, buddy.thread_id, message, guild_id=checkin.guild_id, user_id=checkin.user_id
+            )
+            if in_thread.ok:
+                return True
+        result = await self._sender.to_member(
+            key + ":dm", buddy.user_id, message, guild_id=checkin.guild_id
+        )
+        return result.ok
+
+
+_DELIVERED = (Shared.CHANNEL, Shared.ANONYMOUS, Shared.BUDDY)
+
+
+def validate(given: CheckinInput) -> CheckinInput:
+    """The input with its note tidied, or a kind BadInput saying what would work."""
+    if given.feeling not in FEELINGS:
+        raise BadInput("I don't know that feeling — please pick one of the choices offered.")
+    if given.capacity is not None and not CAPACITY_MIN <= given.capacity <= CAPACITY_MAX:
+        raise BadInput(
+            f"Capacity goes from {CAPACITY_MIN} (running on empty) to {CAPACITY_MAX} "
+            f"(plenty in the tank); `{given.capacity}` is outside that."
+        )
+    if given.share not in SHARES:
+        raise BadInput("You can share with: private, buddy, channel or anonymous.")
+    note = (given.note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX:
+        raise BadInput(
+            f"Your note is {len(note)} characters and notes can hold up to {NOTE_MAX}. "
+            "Nothing was saved — you're welcome to shorten it and check in again."
+        )
+    return CheckinInput(given.feeling, given.capacity, note, given.share, given.reach_out)
+
+
+def _describe(checkin: Checkin) -> str:
+    line = feeling_label(checkin.feeling)
+    if checkin.capacity is not None:
+        line += f" · capacity {checkin.capacity}/5"
+    if checkin.note:
+        quoted = "\n".join(f"> {row}" for row in checkin.note.splitlines())
+        line += f"\n{quoted}"
+    return line
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.replace("’", "'").replace("‘", "'").casefold().split())
+
+
+@lru_cache(maxsize=4)
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = sorted((re.escape(_normalise(p)) for p in phrases), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
