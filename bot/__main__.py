@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -70,9 +69,8 @@ async def _run(settings: Settings) -> int:
         if not running.done():
             log.info("stopping: closing the scheduler, the database and the connection")
             await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        error = running.exception() if not running.cancelled() else None
+        await asyncio.wait({running})
+        error = None if running.cancelled() else running.exception()
     return _exit_status(error)
 
 

@@ -20,7 +20,7 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import aiohttp
@@ -57,9 +57,11 @@ class Pacer:
         per_second: float = GLOBAL_REQUESTS_PER_SECOND,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._interval = 1.0 / per_second
         self._clock = clock
+        self._sleep = sleep
         self._next_slot = 0.0
 
     async def wait(self) -> None:
@@ -67,7 +69,7 @@ class Pacer:
         slot = max(now, self._next_slot)
         self._next_slot = slot + self._interval
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)
 
 
 def nonce_for(key: str) -> str:

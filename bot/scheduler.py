@@ -212,10 +212,17 @@ class Scheduler:
         return await self._db.execute(sql, params)
 
     async def pending(
-        self, *, guild_id: int, kind: str | None = None, user_id: int | None = None, limit: int = 5
+        self,
+        *,
+        guild_id: int,
+        kind: str | None = None,
+        user_id: int | None = None,
+        limit: int = 5,
+        with_global: bool = False,
     ) -> list[Job]:
-        """The next pending occurrences for a server, soonest first."""
-        sql = "SELECT * FROM outbox WHERE state = 'pending' AND guild_id = ?"
+        """The next pending occurrences for a server (and, if asked, Haven-wide), soonest first."""
+        scope = "(guild_id = ? OR guild_id IS NULL)" if with_global else "guild_id = ?"
+        sql = f"SELECT * FROM outbox WHERE state = 'pending' AND {scope}"
         params: list[Any] = [guild_id]
         if kind is not None:
             sql += " AND kind = ?"

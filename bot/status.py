@@ -43,6 +43,6 @@ class Status:
         ]
         return StatusReport(
             config=await self._guilds.get(guild_id),
-            next_runs=await self._scheduler.pending(guild_id=guild_id, limit=5),
+            next_runs=await self._scheduler.pending(guild_id=guild_id, limit=5, with_global=True),
             counts=counts,
         )

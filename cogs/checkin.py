@@ -126,6 +126,7 @@ class CheckinModal(HavenModal, title="Check in"):
                 for value, (emoji, label) in FEELINGS.items()
             ],
             placeholder="Choose what fits, even roughly",
+            custom_id="feeling",
         )
         self.capacity: discord.ui.Select[Any] = discord.ui.Select(
             options=[
@@ -135,6 +136,7 @@ class CheckinModal(HavenModal, title="Check in"):
                 for n in range(1, 6)
             ],
             placeholder="1 is running on empty, 5 is plenty in the tank",
+            custom_id="capacity",
             required=False,
         )
         self.note: discord.ui.TextInput[Any] = discord.ui.TextInput(
@@ -143,6 +145,7 @@ class CheckinModal(HavenModal, title="Check in"):
             required=False,
             default=given.get("note"),
             placeholder="Anything you'd like to note, just for you unless you share it",
+            custom_id="note",
         )
         share = given.get("share", "private")
         self.share: discord.ui.Select[Any] = discord.ui.Select(
@@ -155,6 +158,7 @@ class CheckinModal(HavenModal, title="Check in"):
                 )
                 for choice in SHARE_CHOICES
             ],
+            custom_id="share",
         )
         reach = bool(given.get("reach_out"))
         self.reach_out: discord.ui.Select[Any] = discord.ui.Select(
@@ -164,6 +168,7 @@ class CheckinModal(HavenModal, title="Check in"):
                     label="Yes — a kind word would help", value="yes", default=reach
                 ),
             ],
+            custom_id="reach_out",
         )
         for text, component in (
             ("How are you?", self.feeling),

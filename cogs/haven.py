@@ -249,6 +249,7 @@ class ResourcesModal(HavenModal, title="Support resources"):
         self.bot = bot
         self.text: discord.ui.TextInput[ResourcesModal] = discord.ui.TextInput(
             label="What /support shows members",
+            custom_id="resources",
             style=discord.TextStyle.paragraph,
             default=current[:RESOURCES_MAX],
             max_length=RESOURCES_MAX,
