@@ -73,7 +73,7 @@ async def test_settings_persist_across_a_restart(haven: Haven) -> None:
     assert "Europe/London" in shown.text
 
 
-async def test_dev_guild_sync_goes_to_that_guild(fake, tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_dev_guild_sync_goes_to_that_guild(fake, tmp_path, clock) -> None:
     app = Haven(fake, tmp_path / "h.db", clock, dev_guild_id=GUILD)
     await app.start()
     try:

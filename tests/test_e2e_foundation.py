@@ -1,4 +1,4 @@
-"""The first commands end to end: /support, /my timezone, /my privacy, /haven setup|status|resources."""
+"""The first commands end to end: /support, /my timezone and privacy, and /haven."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ async def test_timezone_set_and_show(haven: Haven) -> None:
     assert "haven't set a time zone" in shown.text and "UTC" in shown.text
     saved = await (await fake.slash("my", "timezone", zone="america/new york")).reply()
     assert saved.ephemeral and "America/New_York" in saved.text
-    assert (await profile_row(haven))["timezone"] == "America/New_York"
+    row = await profile_row(haven)
+    assert row is not None and row["timezone"] == "America/New_York"
 
 
 async def test_unknown_zone_is_refused_kindly_and_changes_nothing(haven: Haven) -> None:
