@@ -35,7 +35,7 @@ class Maintenance:
             "scheduler history": self._purge_outbox,
             "closed-DM notes": self._purge_closed_dms,
         }
-        scheduler.register(KIND, self._run)
+        scheduler.register(KIND, self._run, on_missed=lambda job: self.ensure_scheduled())
 
     def add_step(self, name: str, step: Step) -> None:
         self._steps[name] = step
@@ -55,7 +55,7 @@ class Maintenance:
 
     async def _run(self, job: Job) -> str:
         removed = await self.run_now()
-        await self._schedule(job.due_at + timedelta(days=1))
+        await self.ensure_scheduled()
         log.info("daily maintenance removed %s", removed)
         return ", ".join(f"{name}: {n}" for name, n in removed.items())
 

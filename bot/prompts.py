@@ -22,8 +22,10 @@ from bot.scheduler import Job, Occurrence, Retry, Scheduler
 from bot.texts import Texts
 from bot.timeutil import (
     Clock,
+    at_wall_time,
     end_of_local_day,
     format_hhmm,
+    from_db,
     next_wall_time,
     parse_hhmm,
     to_db,
@@ -71,6 +73,7 @@ class PromptRule:
     at: time
     days: str
     channel_id: int | None
+    since: datetime  # when the rule was last set; occurrences before it never happen
 
 
 class Prompts:
@@ -90,31 +93,39 @@ class Prompts:
         self._texts = texts
         self._sender = sender
         self._clock = clock
-        scheduler.register(KIND, self._run)
+        scheduler.register(KIND, self._run, on_missed=self._replan)
 
     async def rule(self, guild_id: int) -> PromptRule | None:
         row = await self._db.fetchone(
-            "SELECT at_time, days, channel_id FROM checkin_prompt WHERE guild_id = ?", (guild_id,)
+            "SELECT at_time, days, channel_id, updated_at FROM checkin_prompt WHERE guild_id = ?",
+            (guild_id,),
         )
         if row is None:
             return None
-        return PromptRule(guild_id, parse_hhmm(row["at_time"]), row["days"], row["channel_id"])
+        return PromptRule(
+            guild_id,
+            parse_hhmm(row["at_time"]),
+            row["days"],
+            row["channel_id"],
+            from_db(row["updated_at"]),
+        )
 
     async def set(
         self, guild_id: int, at: str, days: str, channel_id: int | None
     ) -> tuple[PromptRule, datetime | None]:
         """Save the rule and plan its next post; returns the rule and when that will be."""
-        rule = PromptRule(guild_id, parse_time(at), days, channel_id)
+        now = self._clock()
+        rule = PromptRule(guild_id, parse_time(at), days, channel_id, now)
         weekdays_for(days)
         await self._db.execute(
             "INSERT INTO checkin_prompt (guild_id, at_time, days, channel_id, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
             " at_time = excluded.at_time, days = excluded.days,"
             " channel_id = excluded.channel_id, updated_at = excluded.updated_at",
-            (guild_id, format_hhmm(rule.at), days, channel_id, to_db(self._clock())),
+            (guild_id, format_hhmm(rule.at), days, channel_id, to_db(now)),
         )
         await self._scheduler.cancel(kind=KIND, guild_id=guild_id)
-        return rule, await self._plan(rule, self._clock())
+        return rule, await self._plan(rule, now)
 
     async def off(self, guild_id: int) -> bool:
         removed = await self._db.execute(
@@ -124,12 +135,26 @@ class Prompts:
         return bool(removed)
 
     async def ensure_all(self) -> None:
-        """On start-up: make sure every rule has its next occurrence in the outbox."""
-        now = self._clock()
+        """On start-up: make sure every rule has its next occurrence in the outbox.
+
+        Planning starts at the beginning of the server's local day, so today's prompt, if the
+        bot was down when it was due (and it never ran), is still posted late today.
+        """
         for row in await self._db.fetchall("SELECT guild_id FROM checkin_prompt"):
-            rule = await self.rule(row["guild_id"])
-            if rule is not None:
-                await self._plan(rule, now)
+            await self._ensure(row["guild_id"])
+
+    async def _replan(self, missed: Job) -> None:
+        assert missed.guild_id is not None
+        await self._ensure(missed.guild_id)
+
+    async def _ensure(self, guild_id: int) -> None:
+        rule = await self.rule(guild_id)
+        if rule is None:
+            return
+        zone = (await self._guilds.get(guild_id)).zone
+        today = self._clock().astimezone(zone).date()
+        start_of_day = at_wall_time(today, time(0, 0), zone) - timedelta(seconds=1)
+        await self._plan(rule, max(start_of_day, rule.since))
 
     async def _plan(self, rule: PromptRule, after: datetime) -> datetime | None:
         zone = (await self._guilds.get(rule.guild_id)).zone

@@ -58,7 +58,7 @@ class Reminders:
         self._notices = notices
         self._sender = sender
         self._clock = clock
-        scheduler.register(KIND, self._run)
+        scheduler.register(KIND, self._run, on_missed=self._replan_missed)
         members.on_change(self.replan)
 
     async def rule(self, guild_id: int, user_id: int) -> ReminderRule | None:
@@ -97,6 +97,12 @@ class Reminders:
         await self._scheduler.cancel(kind=KIND, guild_id=guild_id, user_id=user_id)
         rule = await self.rule(guild_id, user_id)
         return await self._plan(rule, self._clock()) if rule else None
+
+    async def _replan_missed(self, missed: Job) -> None:
+        assert missed.guild_id is not None and missed.user_id is not None
+        rule = await self.rule(missed.guild_id, missed.user_id)
+        if rule is not None:
+            await self._plan(rule, self._clock())
 
     async def ensure_all(self) -> None:
         now = self._clock()

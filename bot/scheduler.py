@@ -91,6 +91,9 @@ class Retry(Exception):
 Handler = Callable[[Job], Awaitable[str | None]]
 """Runs one job. Returns an optional note (e.g. "skipped: paused") kept on the row."""
 
+Missed = Callable[[Job], Awaitable[object]]
+"""Told about a job that passed its deadline unrun."""
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -113,16 +116,24 @@ class Scheduler:
         self._clock = clock
         self._gate = gate
         self._handlers: dict[str, Handler] = {}
+        self._on_missed: dict[str, Missed] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self._run_lock = asyncio.Lock()
         self._aps: AsyncIOScheduler | None = None
         self._armed_for: datetime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, on_missed: Missed | None = None) -> None:
+        """Route due jobs of `kind` to `handler`.
+
+        Recurring rules plan their next occurrence when one runs; `on_missed` lets them do the
+        same when one is missed (the bot was down, or the host slept), so a chain never breaks.
+        """
         if kind in self._handlers:
             raise ValueError(f"a handler for {kind!r} is already registered")
         self._handlers[kind] = handler
+        if on_missed is not None:
+            self._on_missed[kind] = on_missed
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -243,9 +254,9 @@ class Scheduler:
         async with self._run_lock:
             now = self._clock()
             async with self._db.transaction() as tx:
-                missed = await tx.execute(
+                missed = await tx.fetchall(
                     "UPDATE outbox SET state = 'missed', finished_at = ?"
-                    " WHERE state = 'pending' AND deadline_at < ?",
+                    " WHERE state = 'pending' AND deadline_at < ? RETURNING *",
                     (to_db(now), to_db(now)),
                 )
                 rows = await tx.fetchall(
@@ -254,11 +265,14 @@ class Scheduler:
                     (to_db(now),),
                 )
             if missed:
-                log.warning("%d scheduled occurrence(s) passed their deadline while down", missed)
+                log.warning("%d scheduled occurrence(s) passed their deadline", len(missed))
+            for row in missed:
+                if (follow_up := self._on_missed.get(row["kind"])) is not None:
+                    await follow_up(Job.from_row(row))
             outcomes = await asyncio.gather(*(self._run_one(Job.from_row(r)) for r in rows))
             summary = RunSummary(
                 done=outcomes.count("done"),
-                missed=missed,
+                missed=len(missed),
                 failed=outcomes.count("failed"),
                 retried=outcomes.count("retried"),
             )
