@@ -7,6 +7,7 @@ scheduler, and sync the command tree only if it changed since the last sync.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.buddies import Buddies
+from bot.charts import ChartRenderer
 from bot.checkins import Checkins
 from bot.config import Settings
 from bot.db import Database, migrate
@@ -56,6 +58,7 @@ class Services:
     notices: Notices
     buddies: Buddies
     checkins: Checkins
+    charts: ChartRenderer
     prompts: Prompts
     reminders: Reminders
     noticing: Noticing
@@ -112,6 +115,9 @@ class HavenBot(commands.Bot):
             await ensure()
         await services.scheduler.start()
         await self._sync_commands_if_changed()
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full scans, whose pauses would otherwise stall the event loop.
+        gc.freeze()
 
     def _build(self, db: Database) -> Services:
         clock, texts = self.clock, self._texts
@@ -122,7 +128,8 @@ class HavenBot(commands.Bot):
         notices = Notices(db, clock=clock)
         buddies = Buddies(db)
         support = Support(guilds, texts, delivery, clock=clock)
-        checkins = Checkins(db, guilds, buddies, support, texts, delivery, clock=clock)
+        charts = ChartRenderer()
+        checkins = Checkins(db, guilds, buddies, support, texts, delivery, charts, clock=clock)
         noticing = Noticing(db, members, buddies, scheduler, delivery, clock=clock)
         checkins.on_recorded(noticing.on_checkin)
         status = Status(db, guilds, scheduler, clock=clock)
@@ -150,6 +157,7 @@ class HavenBot(commands.Bot):
             notices=notices,
             buddies=buddies,
             checkins=checkins,
+            charts=charts,
             prompts=Prompts(db, guilds, scheduler, texts, delivery, clock=clock),
             reminders=Reminders(db, members, scheduler, notices, delivery, clock=clock),
             noticing=noticing,
@@ -162,6 +170,7 @@ class HavenBot(commands.Bot):
             self._closed = True
             if self._services is not None:
                 await self._services.scheduler.shutdown()
+                self._services.charts.close()
                 await self._services.db.close()
         await super().close()
 

@@ -8,7 +8,6 @@ and the delivery ledger keeps no link from that post back to the member.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import random
 import re
@@ -20,7 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bot.buddies import Buddies, Buddy
-from bot.charts import Point, render_history, summarise
+from bot.charts import ChartRenderer, Point, summarise
 from bot.db import Database, Row
 from bot.errors import BadInput
 from bot.guilds import Guilds
@@ -138,10 +137,12 @@ class Checkins:
         support: Support,
         texts: Texts,
         sender: Sender,
+        charts: ChartRenderer,
         *,
         clock: Clock = utcnow,
     ) -> None:
         self._db = db
+        self._charts = charts
         self._guilds = guilds
         self._buddies = buddies
         self._support = support
@@ -232,7 +233,7 @@ class Checkins:
         """The member's check-ins with a chart (rendered in a worker thread) and a summary."""
         checkins = await self.history(guild_id, user_id, days)
         points = [Point(c.created_at, c.feeling, c.capacity) for c in checkins]
-        png = await asyncio.to_thread(render_history, points, zone, days) if points else None
+        png = await self._charts.render(points, zone, days, self._clock()) if points else None
         return HistoryReport(checkins, png, summarise(points, days))
 
     async def purge_expired(self, now: datetime) -> int:

@@ -81,9 +81,7 @@ def test_cogs_run_no_sql(path: Path) -> None:
     assert not any(name.startswith("bot.db") for name in imports(path))
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            assert not SQL.match(node.value), (
-                f"{rel(path)} holds SQL: {node.value[:40]!r}"
-            )
+            assert not SQL.match(node.value), f"{rel(path)} holds SQL: {node.value[:40]!r}"
 
 
 @pytest.mark.parametrize("path", [*BOT, *COGS], ids=rel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ async def setup_channels(haven: Haven, checkin: int = CH_CHECKINS) -> None:
     ).reply()
 
 
-async def checkin(haven: Haven, user: int = ALICE, **options: object) -> Message:
+async def checkin(haven: Haven, user: int = ALICE, **options: Any) -> Message:
     return await (await haven.fake.slash("checkin", user=user, **options)).reply()
 
 

@@ -3,18 +3,16 @@ reminders across DST, quiet hours, pauses, closed DMs, gentle noticing and reten
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 import pytest
 
 from bot.prompts import KIND as PROMPT
 from bot.reminders import KIND as REMINDER
+from tests.clock import utc
 from tests.conftest import Haven
 from tests.fakediscord import ALICE, BOB, CH_CHECKINS, CH_GENERAL, GUILD, MONA
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 async def pending(haven: Haven, kind: str, user: int | None = None) -> list[datetime]:
@@ -27,7 +25,7 @@ async def run_at(haven: Haven, instant: datetime) -> None:
     await haven.run_due()
 
 
-async def say(haven: Haven, *command: str, user: int = ALICE, **options: object) -> str:
+async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) -> str:
     return (await (await haven.fake.slash(*command, user=user, **options)).reply()).text
 
 
@@ -106,11 +104,11 @@ async def test_a_prompt_missed_while_down_is_posted_late_only_the_same_local_day
 async def test_prompt_off_and_bad_prompt_input(haven: Haven) -> None:
     text = await say(haven, "haven", "prompt", user=MONA, time="09:00")
     assert "Choose a `channel:`" in text  # no channel anywhere yet
-    text = await say(haven, "haven", "prompt", user=MONA, time="25:99", channel=CH_GENERAL)
+    text = await say(haven, "haven", "prompt", user=MONA, time="25:99", channel_=CH_GENERAL)
     assert "`25:99`" in text and "19:30" in text
     assert await haven.services.prompts.rule(GUILD) is None
 
-    await say(haven, "haven", "prompt", user=MONA, time="7pm", channel=CH_GENERAL)
+    await say(haven, "haven", "prompt", user=MONA, time="7pm", channel_=CH_GENERAL)
     assert await pending(haven, PROMPT)
     assert "is off" in await say(haven, "haven", "prompt-off", user=MONA)
     assert await pending(haven, PROMPT) == []
@@ -155,7 +153,9 @@ async def test_the_dm_check_in_button_records_for_the_right_server(haven: Haven)
     [dm] = haven.fake.dms_to(ALICE)
     opened = await haven.fake.click(dm, "Check in")
     await opened.modal()
-    await (await haven.fake.submit_modal(opened, {"feeling": ["bright"], "share": ["private"]})).reply()
+    await (
+        await haven.fake.submit_modal(opened, {"feeling": ["bright"], "share": ["private"]})
+    ).reply()
     row = await haven.services.db.fetchone("SELECT guild_id FROM checkins")
     assert row is not None and row["guild_id"] == GUILD
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -62,7 +63,7 @@ class FeedbackModal(discord.ui.Modal, title="Feedback"):
         component=discord.ui.Select(
             custom_id="fb_mood",
             options=[
-                discord.SelectOption(label="Good", value="good"),
+                discord.SelectOption(label="Good", value="good", default=True),
                 discord.SelectOption(label="Bad", value="bad"),
             ],
         ),
@@ -341,6 +342,10 @@ async def test_modal_round_trip(env: Env) -> None:
         await fake.submit_modal(ix, {"fb_name": "Bob", "fb_mood": ["good"]})
     with pytest.raises(ValueError, match="not an option"):
         await fake.submit_modal(ix, {"fb_text": "x", "fb_mood": ["meh"]})
+    again = await fake.slash("feedback")  # discord.py forgets a modal once submitted
+    await again.modal()
+    defaults = await fake.submit_modal(again, {"fb_text": "fine"})  # the pre-selected option
+    assert (await defaults.reply()).content == "thanks fine from  feeling good"
 
 
 async def test_button_click_reaches_view(env: Env) -> None:
@@ -496,6 +501,9 @@ async def test_slash_refuses_what_discord_would_not_send(env: Env) -> None:
     fake = env.fake
     with pytest.raises(ValueError, match="outside"):
         await fake.slash("echo", text="x", times=99)
+    assert not fake.interactions
+    stale = await fake.slash("echo", text="x", times=99, unchecked=True)  # a stale client
+    assert (await stale.reply()).content == "x" * 99  # discord.py trusts Discord's range check
     with pytest.raises(ValueError, match="missing required"):
         await fake.slash("echo")
     with pytest.raises(LookupError):
@@ -504,7 +512,7 @@ async def test_slash_refuses_what_discord_would_not_send(env: Env) -> None:
         await fake.slash("echo", text="x", bogus=1)
     with pytest.raises(ValueError, match="needs a subcommand"):
         await fake.slash("cfg")
-    assert not fake.interactions
+    assert len(fake.interactions) == 1
 
 
 async def test_guild_only_command_from_a_dm(env: Env) -> None:
@@ -551,6 +559,35 @@ async def test_reconnect_and_resume(env: Env) -> None:
     await fake.wait_resumed(timeout=10)
     assert fake.identify_count == 1
     assert (await (await fake.slash("echo", text="back")).reply()).content == "back"
+
+
+async def test_injected_faults_are_errors_not_rejections(env: Env) -> None:
+    fake = env.fake
+    channel = env.bot.get_channel(CH_GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    fake.fail_next("POST", r"/channels/\d+/messages", 503)
+    with pytest.raises(discord.DiscordServerError):
+        await channel.send("x")
+    fake.fail_next("POST", r"/channels/\d+/messages", 403, code=50007)
+    with pytest.raises(discord.Forbidden) as info:
+        await channel.send("x")
+    assert info.value.code == 50007
+    assert [c.status for c in fake.errors] == [503, 403] and not fake.rejections
+    assert fake.messages_in(CH_GENERAL) == []
+
+
+async def test_followup_before_the_callback_is_10015(env: Env) -> None:
+    fake = env.fake
+    ix = await fake.slash("sleepy")  # answers after 0.3 s
+    async with aiohttp.ClientSession() as session:
+        url = f"{fake.api_base}/webhooks/{APP_ID}/{ix.token}"
+        async with session.post(url, json={"content": "too early"}) as resp:
+            assert resp.status == 404 and (await resp.json())["code"] == 10015
+    [early] = fake.rejections
+    assert ix.rejections == [early] and early.interaction_id == ix.id
+    fake.rejections.clear()
+    ix.rejections.clear()  # or reply() would fail fast on the recorded rejection
+    assert (await ix.reply()).content == "late"
 
 
 # ---------------------------------------------------------------------------------------------

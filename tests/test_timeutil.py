@@ -20,14 +20,11 @@ from bot.timeutil import (
     search_zones,
     to_db,
 )
+from tests.clock import utc
 
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 # --- the three zones, both transitions each -------------------------------------------------
