@@ -21,7 +21,7 @@ from bot.charts import ChartRenderer
 from bot.checkins import Checkins
 from bot.config import Settings
 from bot.db import Database, migrate
-from bot.delivery import Delivery, Pacer
+from bot.delivery import Delivery, Pacer, pacing_trace
 from bot.guilds import Guilds
 from bot.maintenance import Maintenance
 from bot.members import Members
@@ -83,12 +83,13 @@ class HavenBot(commands.Bot):
             # Nothing Haven says pings anyone unless a message opts in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=HavenTree,
+            # Every REST request waits its turn under Discord's global rate limit.
+            http_trace=pacing_trace(pacer or Pacer()),
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.clock = clock
         self._texts = texts or Texts()
-        self._pacer = pacer
         self._services: Services | None = None
         self._closed = False
 
@@ -122,7 +123,7 @@ class HavenBot(commands.Bot):
     def _build(self, db: Database) -> Services:
         clock, texts = self.clock, self._texts
         scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
-        delivery = Delivery(self, db, clock=clock, pacer=self._pacer)
+        delivery = Delivery(self, db, clock=clock)
         guilds = Guilds(db, clock=clock)
         members = Members(db, guilds, clock=clock)
         notices = Notices(db, clock=clock)
@@ -159,7 +160,7 @@ class HavenBot(commands.Bot):
             checkins=checkins,
             charts=charts,
             prompts=Prompts(db, guilds, scheduler, texts, delivery, clock=clock),
-            reminders=Reminders(db, members, scheduler, notices, delivery, clock=clock),
+            reminders=Reminders(db, guilds, members, scheduler, notices, delivery, clock=clock),
             noticing=noticing,
             privacy=Privacy(db, clock=clock),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,12 +35,19 @@ class GuildConfig:
 
 _COLUMNS = [f.name for f in fields(GuildConfig)]
 
+ConfigListener = Callable[[int, frozenset[str]], Awaitable[object]]
+"""Called with (guild_id, names of the settings that changed) after an update."""
+
 
 class Guilds:
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self._db = db
         self._clock = clock
         self._cache: dict[int, GuildConfig] = {}
+        self._listeners: list[ConfigListener] = []
+
+    def on_change(self, listener: ConfigListener) -> None:
+        self._listeners.append(listener)
 
     async def get(self, guild_id: int) -> GuildConfig:
         cached = self._cache.get(guild_id)
@@ -71,7 +79,8 @@ class Guilds:
                     f"this one is {len(text)}."
                 )
             changes["resources"] = text or None
-        config = replace(await self.get(guild_id), **changes)
+        before = await self.get(guild_id)
+        config = replace(before, **changes)
         values = [getattr(config, c) for c in _COLUMNS]
         await self._db.execute(
             f"INSERT INTO guild_config ({', '.join(_COLUMNS)}, updated_at)"
@@ -81,4 +90,8 @@ class Guilds:
             (*values, to_db(self._clock())),
         )
         self._cache[guild_id] = config
+        changed = frozenset(k for k in changes if getattr(before, k) != getattr(config, k))
+        if changed:
+            for listener in self._listeners:
+                await listener(guild_id, changed)
         return config

@@ -35,7 +35,7 @@ class Maintenance:
             "scheduler history": self._purge_outbox,
             "closed-DM notes": self._purge_closed_dms,
         }
-        scheduler.register(KIND, self._run, on_missed=lambda job: self.ensure_scheduled())
+        scheduler.register(KIND, self._run, on_missed=self._missed)
 
     def add_step(self, name: str, step: Step) -> None:
         self._steps[name] = step
@@ -46,12 +46,12 @@ class Maintenance:
         due = datetime.combine(now.date(), RUN_AT, tzinfo=UTC)
         if due <= now:
             due += timedelta(days=1)
-        await self._schedule(due)
-
-    async def _schedule(self, due: datetime) -> None:
         await self._scheduler.schedule(
             KIND, f"{KIND}:{due.date().isoformat()}", due, deadline=due + timedelta(hours=20)
         )
+
+    async def _missed(self, job: Job) -> None:
+        await self.ensure_scheduled()
 
     async def _run(self, job: Job) -> str:
         removed = await self.run_now()

@@ -94,6 +94,7 @@ class Prompts:
         self._sender = sender
         self._clock = clock
         scheduler.register(KIND, self._run, on_missed=self._replan)
+        guilds.on_change(self._config_changed)
 
     async def rule(self, guild_id: int) -> PromptRule | None:
         row = await self._db.fetchone(
@@ -142,6 +143,13 @@ class Prompts:
         """
         for row in await self._db.fetchall("SELECT guild_id FROM checkin_prompt"):
             await self._ensure(row["guild_id"])
+
+    async def _config_changed(self, guild_id: int, changed: frozenset[str]) -> None:
+        """A new server time zone moves the prompt to the same wall time in that zone."""
+        rule = await self.rule(guild_id) if "timezone" in changed else None
+        if rule is not None:
+            await self._scheduler.cancel(kind=KIND, guild_id=guild_id)
+            await self._plan(rule, self._clock())
 
     async def _replan(self, missed: Job) -> None:
         assert missed.guild_id is not None

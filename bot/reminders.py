@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from bot.db import Database
+from bot.guilds import Guilds
 from bot.inputs import parse_time
 from bot.members import Members
 from bot.notices import Notices
@@ -45,6 +46,7 @@ class Reminders:
     def __init__(
         self,
         db: Database,
+        guilds: Guilds,
         members: Members,
         scheduler: Scheduler,
         notices: Notices,
@@ -60,6 +62,7 @@ class Reminders:
         self._clock = clock
         scheduler.register(KIND, self._run, on_missed=self._replan_missed)
         members.on_change(self.replan)
+        guilds.on_change(self._config_changed)
 
     async def rule(self, guild_id: int, user_id: int) -> ReminderRule | None:
         row = await self._db.fetchone(
@@ -97,6 +100,15 @@ class Reminders:
         await self._scheduler.cancel(kind=KIND, guild_id=guild_id, user_id=user_id)
         rule = await self.rule(guild_id, user_id)
         return await self._plan(rule, self._clock()) if rule else None
+
+    async def _config_changed(self, guild_id: int, changed: frozenset[str]) -> None:
+        """Members without their own zone follow the server's; re-plan when it moves."""
+        if "timezone" not in changed:
+            return
+        for row in await self._db.fetchall(
+            "SELECT user_id FROM checkin_reminders WHERE guild_id = ?", (guild_id,)
+        ):
+            await self.replan(guild_id, row["user_id"])
 
     async def _replan_missed(self, missed: Job) -> None:
         assert missed.guild_id is not None and missed.user_id is not None

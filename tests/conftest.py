@@ -34,6 +34,8 @@ class Haven:
     db_path: Path
     clock: FakeClock
     dev_guild_id: int | None = None
+    # Pacing has its own tests; a generous limit keeps the suite quick.
+    pacer: Pacer = field(default_factory=lambda: Pacer(per_second=1000))
     bot: HavenBot = field(init=False)
     task: asyncio.Task[None] = field(init=False)
 
@@ -42,7 +44,7 @@ class Haven:
         self.bot = HavenBot(
             settings,
             clock=self.clock,
-            pacer=Pacer(per_second=1000),  # pacing has its own test; keep the suite quick
+            pacer=self.pacer,
             guild_ready_timeout=0.05,
         )
         await self.bot.__aenter__()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import pytest
 
 from bot.delivery import Pacer
 from bot.outgoing import Card, Delivered, Outgoing
+from tests.clock import FakeClock
 from tests.conftest import Haven
-from tests.fakediscord import ALICE, BOB, CH_GENERAL, CH_LOCKED, GUILD
+from tests.fakediscord import ALICE, BOB, CH_GENERAL, CH_LOCKED, GUILD, FakeDiscord
 
 HELLO = Outgoing(content="Hello @everyone <@1000000000000000004>", cards=(Card("a card"),))
 
@@ -70,6 +74,32 @@ def _message_posts(haven: Haven) -> int:
     return sum(1 for c in haven.fake.calls if c.method == "POST" and c.path.endswith("/messages"))
 
 
+class CountingPacer(Pacer):
+    def __init__(self) -> None:
+        super().__init__(per_second=1000)
+        self.waits = 0
+
+    async def wait(self) -> None:
+        self.waits += 1
+        await super().wait()
+
+
+async def test_every_rest_request_is_paced_but_interaction_replies_are_not(
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock
+) -> None:
+    pacer = CountingPacer()
+    app = Haven(fake, tmp_path / "h.db", clock, pacer=pacer)
+    await app.start()
+    try:
+        before = pacer.waits
+        await (await fake.slash("support")).reply()  # an interaction callback: exempt
+        assert pacer.waits == before
+        await app.services.delivery.to_member("k:paced", BOB, HELLO, guild_id=GUILD)
+        assert pacer.waits == before + 2  # open the DM channel, then post in it
+    finally:
+        await app.stop()
+
+
 async def test_pacer_spaces_requests_evenly() -> None:
     now = [0.0]
     slept: list[float] = []
@@ -83,3 +113,22 @@ async def test_pacer_spaces_requests_evenly() -> None:
         await pacer.wait()
     assert now[0] == pytest.approx(99 / 50)  # 100 requests in 1.98 s, one per 20 ms slot
     assert slept == pytest.approx([0.02] * 99)
+
+
+async def test_pacer_does_not_burst_after_the_loop_wakes_late() -> None:
+    now = [0.0]
+    sent: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = Pacer(per_second=45, clock=lambda: now[0], sleep=sleep)
+    for i in range(300):
+        if i % 40 == 39:
+            now[0] += 0.4  # the event loop was busy: many slots "passed" meanwhile
+        await pacer.wait()
+        sent.append(now[0])
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / 45 - 1e-9
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 45

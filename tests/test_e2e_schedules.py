@@ -289,3 +289,16 @@ async def test_checkins_past_retention_are_deleted_by_the_daily_job(haven: Haven
         await run_at(haven, utc(2026, 12, day, 3, 20))
     notes = [r["note"] for r in await haven.services.db.fetchall("SELECT note FROM checkins")]
     assert notes == ["newer words"]
+
+
+async def test_a_new_server_zone_moves_the_prompt_and_zone_less_reminders(haven: Haven) -> None:
+    await prompt_setup(haven)  # 09:00 New York, set at 07:00 there
+    await say(haven, "my", "reminder", time="10:00")  # Alice has no zone of her own
+    await say(haven, "my", "reminder", user=BOB, time="10:00")
+    await say(haven, "my", "timezone", user=BOB, zone="Asia/Tokyo")
+    assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 28, 15)]
+
+    await say(haven, "haven", "setup", user=MONA, timezone="Europe/London")
+    assert await pending(haven, PROMPT) == [utc(2026, 11, 29, 9)]  # 09:00 London, tomorrow
+    assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 29, 10)]
+    assert await pending(haven, REMINDER, BOB) == [utc(2026, 11, 29, 1)]  # her own zone stays
