@@ -51,11 +51,13 @@ _STYLES = {
 class Pacer:
     """Keeps Haven's requests under Discord's global limit, measured on actual send times.
 
-    Two rules, both on the moments requests really go out: at least 1/`per_second` apart, and
-    never more than `per_second` in any one second. It is applied where aiohttp starts each
-    request (`pacing_trace`), after discord.py's per-route queues: pacing earlier let requests
-    bunch up in those queues and leave together, which Discord's sliding window counts as a
-    burst (measured: six 429s in 10,000 requests).
+    Two rules, both on the moments requests really go out: never more than `per_second` in any
+    one second, and spaced out rather than in bursts (a gap of 90% of 1/`per_second`; the 10%
+    absorbs timer overshoot, which would otherwise cost ~5% of the throughput).
+
+    It is applied where aiohttp starts each request (`pacing_trace`), after discord.py's
+    per-route queues: pacing earlier let requests bunch up in those queues and leave together,
+    which Discord's sliding window counts as a burst (measured: six 429s in 10,000 requests).
     """
 
     def __init__(
@@ -66,7 +68,7 @@ class Pacer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._per_second = per_second
-        self._interval = 1.0 / per_second
+        self._gap = 0.9 / per_second
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()
@@ -80,7 +82,7 @@ class Pacer:
                     self._sent.popleft()
                 delay = 0.0
                 if self._sent:
-                    delay = self._sent[-1] + self._interval - now
+                    delay = self._sent[-1] + self._gap - now
                 if len(self._sent) >= self._per_second:
                     delay = max(delay, self._sent[0] + 1.0 - now)
                 if delay <= 0:

@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.timeutil import search_zones
 from cogs._replies import handle_error
 
 # The `days` choices of /my reminder and /haven prompt (values are the public contract).
@@ -16,6 +17,13 @@ DAY_CHOICES = [
     discord.app_commands.Choice(name="weekends", value="weekends"),
 ]
 DAY_WORDS = {"every-day": "every day", "weekdays": "on weekdays", "weekends": "at weekends"}
+
+
+async def zone_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[discord.app_commands.Choice[str]]:
+    """Autocomplete for time zone options: best matches first, at most 25."""
+    return [discord.app_commands.Choice(name=z, value=z) for z in search_zones(current)]
 
 
 class HavenView(discord.ui.View):

@@ -11,9 +11,9 @@ from discord.ext import commands
 from bot.delivery import missing_permissions
 from bot.errors import BadInput
 from bot.guilds import RESOURCES_MAX, GuildConfig
-from bot.timeutil import discord_timestamp, format_hhmm, search_zones
+from bot.timeutil import discord_timestamp, format_hhmm
 from cogs._replies import reply
-from cogs._views import DAY_CHOICES, DAY_WORDS, HavenModal, guild_id_of
+from cogs._views import DAY_CHOICES, DAY_WORDS, HavenModal, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -96,6 +96,7 @@ class HavenCog(
         return True
 
     @app_commands.command(name="setup")
+    @app_commands.autocomplete(timezone=zone_choices)
     @app_commands.describe(
         checkin_channel="Where shared check-ins and the daily prompt are posted",
         circle_channel="Where circle announcements are posted",
@@ -146,12 +147,6 @@ class HavenCog(
                 inline=False,
             )
         await reply(interaction, embed=embed)
-
-    @setup_.autocomplete("timezone")
-    async def _zone_choices(
-        self, interaction: discord.Interaction[HavenBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=z, value=z) for z in search_zones(current)]
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction[HavenBot]) -> None:

@@ -12,9 +12,9 @@ from discord.ext import commands
 from bot.checkins import feeling_label
 from bot.privacy import privacy_statement
 from bot.texts import plain
-from bot.timeutil import discord_timestamp, format_hhmm, get_zone, search_zones
+from bot.timeutil import discord_timestamp, format_hhmm, get_zone
 from cogs._replies import reply
-from cogs._views import DAY_CHOICES, DAY_WORDS, HavenView, guild_id_of
+from cogs._views import DAY_CHOICES, DAY_WORDS, HavenView, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -35,6 +35,7 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
 
     @app_commands.command(name="timezone")
     @app_commands.describe(zone="A city-based zone like Europe/London; leave empty to see yours")
+    @app_commands.autocomplete(zone=zone_choices)
     async def timezone(
         self, interaction: discord.Interaction[HavenBot], zone: str | None = None
     ) -> None:
@@ -60,12 +61,6 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
             interaction,
             f"Got it — I'll use **{name}** for you here. It's {local} there now.",
         )
-
-    @timezone.autocomplete("zone")
-    async def _zone_choices(
-        self, interaction: discord.Interaction[HavenBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=z, value=z) for z in search_zones(current)]
 
     @app_commands.command(name="privacy")
     async def privacy(self, interaction: discord.Interaction[HavenBot]) -> None:

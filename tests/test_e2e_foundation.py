@@ -211,3 +211,10 @@ async def test_an_unexpected_error_gets_an_apology_with_an_id(
     assert "the disk is on fire" not in reply.text  # no internals shown to the member
     logged = [r for r in caplog.records if match.group(1) in r.getMessage()]
     assert logged and logged[0].exc_info is not None  # the traceback is in the log, under the id
+
+
+async def test_setup_timezone_autocomplete(haven: Haven) -> None:
+    ix = await haven.fake.autocomplete(
+        "haven", "setup", focused="timezone", user=MONA, timezone="tok"
+    )
+    assert (await ix.choices())[0]["value"] == "Asia/Tokyo"
