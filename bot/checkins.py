@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from bot.buddies import Buddies, Buddy
+from bot.buddies import Buddies
 from bot.charts import ChartRenderer, Point, summarise
 from bot.db import Database, Row
 from bot.errors import BadInput
@@ -308,23 +308,33 @@ class Checkins:
             colour=SOFT,
             footer="Witness, don't fix. You're a buddy, not a crisis line: /support has resources.",
         )
-        reached = [await self._tell(checkin, buddy, card) for buddy in buddies]
-        return any(reached)
-
-    async def _tell(self, checkin: Checkin, buddy: Buddy, card: Card) -> bool:
-        """In the pair's private thread if they have one, else by DM."""
-        message = Outgoing(cards=(card,), ping_users=(buddy.user_id,))
-        key = f"checkin-buddy:{checkin.id}:{buddy.user_id}"
-        if buddy.thread_id is not None:
-            in_thread = await self._sender.to_channel(
-                key, buddy.thread_id, message, guild_id=checkin.guild_id, user_id=checkin.user_id
+        # The pair's private thread if they have one (one post, pinging only the buddies)…
+        thread_id = buddies[0].thread_id
+        ids = tuple(b.user_id for b in buddies)
+        if thread_id is not None:
+            in_thread = Outgoing(
+                content=" ".join(f"<@{i}>" for i in ids), cards=(card,), ping_users=ids
             )
-            if in_thread.ok:
+            result = await self._sender.to_channel(
+                f"checkin-buddy:{checkin.id}:thread",
+                thread_id,
+                in_thread,
+                guild_id=checkin.guild_id,
+                user_id=checkin.user_id,
+            )
+            if result.ok:
                 return True
-        result = await self._sender.to_member(
-            key + ":dm", buddy.user_id, message, guild_id=checkin.guild_id
-        )
-        return result.ok
+        # …else a DM to each.
+        reached = False
+        for buddy_id in ids:
+            result = await self._sender.to_member(
+                f"checkin-buddy:{checkin.id}:{buddy_id}",
+                buddy_id,
+                Outgoing(cards=(card,)),
+                guild_id=checkin.guild_id,
+            )
+            reached = reached or result.ok
+        return reached
 
 
 _DELIVERED = (Shared.CHANNEL, Shared.ANONYMOUS, Shared.BUDDY)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import re
 import time
@@ -123,7 +122,6 @@ def missing_permissions(
     channel: discord.abc.GuildChannel | discord.Thread,
     *,
     embeds: bool = True,
-    files: bool = False,
     threads: bool = False,
 ) -> list[str]:
     """Human names of the permissions Haven lacks to post in `channel` (empty when it can)."""
@@ -136,8 +134,6 @@ def missing_permissions(
         needed["Send Messages"] = perms.send_messages
     if embeds:
         needed["Embed Links"] = perms.embed_links
-    if files:
-        needed["Attach Files"] = perms.attach_files
     if threads:
         needed["Create Private Threads"] = perms.create_private_threads
         needed["Send Messages in Threads"] = perms.send_messages_in_threads
@@ -174,7 +170,7 @@ class Delivery:
         """
         channel = self._client.get_channel(channel_id)
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread) and missing_permissions(
-            channel, embeds=bool(message.cards), files=bool(message.files)
+            channel, embeds=bool(message.cards)
         ):
             # Asking anyway would earn a 403, which counts toward Discord's invalid-request ban.
             await self._record(key, guild_id, user_id, "failed", error="missing permissions")
@@ -308,8 +304,6 @@ async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) 
     return await target.send(
         message.content,
         embeds=[render_card(card) for card in message.cards] or missing,
-        files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
-        or missing,
         view=render_buttons(message) if message.buttons else missing,
         nonce=nonce,
         allowed_mentions=discord.AllowedMentions(
@@ -323,8 +317,6 @@ async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) 
 
 def render_card(card: Card) -> discord.Embed:
     embed = discord.Embed(title=card.title, description=card.description, colour=card.colour)
-    for name, value in card.fields:
-        embed.add_field(name=name, value=value, inline=False)
     if card.footer:
         embed.set_footer(text=card.footer)
     return embed

@@ -141,7 +141,6 @@ class Noticing:
                         colour=0xE8C07D,
                     ),
                 ),
-                ping_users=(buddy.user_id,),
             )
             key = f"noticing-nudge:{guild_id}:{user_id}:{job.payload['checkin_id']}:{buddy.user_id}"
             result = await self._sender.to_member(key, buddy.user_id, message, guild_id=guild_id)

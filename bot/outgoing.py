@@ -8,7 +8,7 @@ ids, so a click works even after a restart.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 ButtonStyle = Literal["primary", "secondary", "success", "danger"]
@@ -24,19 +24,12 @@ class Button:
 
 @dataclass(frozen=True)
 class Card:
-    """An embed: a titled block of text with optional fields."""
+    """An embed: a titled block of text."""
 
     description: str
     title: str | None = None
-    fields: tuple[tuple[str, str], ...] = ()
     footer: str | None = None
     colour: int | None = None
-
-
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -44,9 +37,8 @@ class Outgoing:
     content: str | None = None
     cards: tuple[Card, ...] = ()
     buttons: tuple[Button, ...] = ()
-    files: tuple[Attachment, ...] = ()
     # Users that may actually be pinged (everyone else, @everyone and roles never are).
-    ping_users: tuple[int, ...] = field(default=())
+    ping_users: tuple[int, ...] = ()
 
 
 class Delivered(enum.Enum):

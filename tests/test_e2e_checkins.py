@@ -10,7 +10,17 @@ import pytest
 
 from bot.checkins import FEELINGS
 from tests.conftest import Haven
-from tests.fakediscord import ALICE, BOB, CH_CHECKINS, CH_LOCKED, CH_MODS, GUILD, MONA, Message
+from tests.fakediscord import (
+    ALICE,
+    BOB,
+    CH_BUDDIES,
+    CH_CHECKINS,
+    CH_LOCKED,
+    CH_MODS,
+    GUILD,
+    MONA,
+    Message,
+)
 
 NOTE = "A quiet, sunlit walk by the canal, thinking of Grandma Ines"
 
@@ -309,3 +319,16 @@ def _on_disk(haven: Haven, text: str) -> bool:
     needle = text.encode()
     files = [haven.db_path, *haven.db_path.parent.glob(haven.db_path.name + "-*")]
     return any(needle in f.read_bytes() for f in files if f.exists())
+
+
+async def test_buddy_share_goes_to_the_pairs_thread_and_pings_only_the_buddy(
+    haven: Haven,
+) -> None:
+    thread = haven.fake.world.add_thread(CH_BUDDIES, "Alice & Bob")
+    await haven.services.buddies.pair(GUILD, [ALICE, BOB], "2026-11-01T00:00:00Z", thread.id)
+    reply = await checkin(haven, feeling="tender", share="buddy", note=NOTE)
+    assert "Sent to your buddy" in reply.text
+    [post] = haven.fake.messages_in(thread.id)
+    assert NOTE in post.text and "Tender or mixed" in post.text
+    assert post.pinged_user_ids == [BOB]
+    assert haven.fake.dms_to(BOB) == []
