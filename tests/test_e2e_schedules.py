@@ -302,3 +302,14 @@ async def test_a_new_server_zone_moves_the_prompt_and_zone_less_reminders(haven:
     assert await pending(haven, PROMPT) == [utc(2026, 11, 29, 9)]  # 09:00 London, tomorrow
     assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 29, 10)]
     assert await pending(haven, REMINDER, BOB) == [utc(2026, 11, 29, 1)]  # her own zone stays
+
+
+async def test_noticing_can_be_turned_off(haven: Haven) -> None:
+    await haven.services.buddies.pair(GUILD, [ALICE, BOB], "2026-11-01T00:00:00Z")
+    await say(haven, "my", "noticing", enabled=True, days=2)
+    for _ in range(3):
+        await say(haven, "checkin", feeling="tender")
+    assert "off" in await say(haven, "my", "noticing", enabled=False)
+    await run_at(haven, utc(2026, 12, 3, 12))
+    assert haven.fake.dms_to(BOB) == []
+    assert await pending(haven, "noticing", ALICE) == []

@@ -732,32 +732,8 @@ class FakeDiscord:
 
         ``unchecked=True`` skips the client-side limits (required, ranges, lengths, choices) to
         prove the bot's own checks; unknown commands/options still raise LookupError."""
-        name, sub = self._split(command, path)
-        cmd, scope = self.command_store.lookup(name, guild)
-        channel_id = self._interaction_channel(guild, channel, user)
-        builder = OptionBuilder(
-            self.world,
-            guild_id=guild,
-            channel_id=channel_id,
-            user_id=user,
-            attachment_factory=self._attachment_option,
-            unchecked=unchecked,
-        )
-        opts = builder.build(cmd, sub, options)
-        data: JSON = {"id": cmd["id"], "name": cmd["name"], "type": 1}
-        if opts:
-            data["options"] = opts
-        if builder.resolved:
-            data["resolved"] = builder.resolved
-        if scope is not None:
-            data["guild_id"] = str(scope)
-        return await self._dispatch_interaction(
-            APPLICATION_COMMAND,
-            data,
-            user=user,
-            guild=guild,
-            channel_id=channel_id,
-            command_name=" ".join((name, *sub)),
+        return await self._command_interaction(
+            APPLICATION_COMMAND, command, path, user, guild, channel, options, unchecked=unchecked
         )
 
     async def autocomplete(
@@ -771,17 +747,46 @@ class FakeDiscord:
         **options: Any,
     ) -> Interaction:
         """Ask the bot for choices for option ``focused`` (its value is the partial text)."""
+        options.setdefault(focused, "")
+        return await self._command_interaction(
+            AUTOCOMPLETE, command, path, user, guild, channel, options, focused=focused
+        )
+
+    async def _command_interaction(
+        self,
+        itype: int,
+        command: str,
+        path: Sequence[str],
+        user: int,
+        guild: int | None,
+        channel: int | None,
+        options: Mapping[str, Any],
+        *,
+        focused: str | None = None,
+        unchecked: bool = False,
+    ) -> Interaction:
+        """Build a slash-command (or autocomplete) interaction from the synced tree."""
         name, sub = self._split(command, path)
         cmd, scope = self.command_store.lookup(name, guild)
         channel_id = self._interaction_channel(guild, channel, user)
-        options.setdefault(focused, "")
-        builder = OptionBuilder(self.world, guild_id=guild, channel_id=channel_id, user_id=user)
+        builder = OptionBuilder(
+            self.world,
+            guild_id=guild,
+            channel_id=channel_id,
+            user_id=user,
+            attachment_factory=self._attachment_option,
+            unchecked=unchecked,
+        )
         opts = builder.build(cmd, sub, options, focused=focused)
-        data: JSON = {"id": cmd["id"], "name": cmd["name"], "type": 1, "options": opts}
+        data: JSON = {"id": cmd["id"], "name": cmd["name"], "type": 1}
+        if opts or focused is not None:
+            data["options"] = opts
+        if builder.resolved and focused is None:
+            data["resolved"] = builder.resolved
         if scope is not None:
             data["guild_id"] = str(scope)
         return await self._dispatch_interaction(
-            AUTOCOMPLETE,
+            itype,
             data,
             user=user,
             guild=guild,
