@@ -218,3 +218,12 @@ async def test_setup_timezone_autocomplete(haven: Haven) -> None:
         "haven", "setup", focused="timezone", user=MONA, timezone="tok"
     )
     assert (await ix.choices())[0]["value"] == "Asia/Tokyo"
+
+
+async def test_reach_out_to_a_channel_haven_cannot_post_in_says_so(haven: Haven) -> None:
+    fake = haven.fake
+    await (await fake.slash("haven", "setup", user=MONA, mod_channel=CH_LOCKED)).reply()
+    support = await (await fake.slash("support")).reply()
+    answer = await (await fake.click(support, "Ask a moderator to reach out")).reply()
+    assert answer.ephemeral and "couldn't reach the moderators' channel" in answer.text
+    assert fake.messages_in(CH_LOCKED) == []

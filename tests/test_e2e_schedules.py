@@ -12,7 +12,7 @@ from bot.prompts import KIND as PROMPT
 from bot.reminders import KIND as REMINDER
 from tests.clock import utc
 from tests.conftest import Haven
-from tests.fakediscord import ALICE, BOB, CH_CHECKINS, CH_GENERAL, GUILD, MONA
+from tests.fakediscord import ALICE, BOB, CH_CHECKINS, CH_GENERAL, CH_LOCKED, GUILD, MONA
 
 
 async def pending(haven: Haven, kind: str, user: int | None = None) -> list[datetime]:
@@ -313,3 +313,8 @@ async def test_noticing_can_be_turned_off(haven: Haven) -> None:
     await run_at(haven, utc(2026, 12, 3, 12))
     assert haven.fake.dms_to(BOB) == []
     assert await pending(haven, "noticing", ALICE) == []
+
+
+async def test_prompt_in_a_channel_haven_cannot_post_in_warns_by_name(haven: Haven) -> None:
+    text = await say(haven, "haven", "prompt", user=MONA, time="09:00", channel_=CH_LOCKED)
+    assert "Send Messages" in text and await pending(haven, PROMPT)
