@@ -21,25 +21,31 @@ from bot.charts import ChartRenderer
 from bot.checkins import Checkins
 from bot.config import Settings
 from bot.db import Database, migrate
-from bot.delivery import Delivery, Pacer, pacing_trace
+from bot.delivery import Delivery
+from bot.dm_stops import DmStops
+from bot.features import Contributor, Features
 from bot.guilds import Guilds
+from bot.logs import keep_private_text_out_of_logs
 from bot.maintenance import Maintenance
 from bot.members import Members
 from bot.notices import Notices
 from bot.noticing import Noticing
+from bot.pacing import Pacer, pacing_trace
 from bot.privacy import Privacy
 from bot.prompts import Prompts
 from bot.reminders import Reminders
+from bot.routes import Routes, load_key
 from bot.scheduler import Scheduler
 from bot.status import Status
 from bot.support import Support
 from bot.texts import Texts
 from bot.timeutil import Clock, to_db, utcnow
+from cogs._components import Components  # the one dispatcher for buttons and modals
 from cogs._tree import HavenTree  # the one error policy lives with the Discord UI
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.support", "cogs.checkin", "cogs.my", "cogs.haven", "cogs.notices")
+COGS = ("cogs.support", "cogs.checkin", "cogs.my", "cogs.haven", "cogs.notices", "cogs.dms")
 
 
 @dataclass
@@ -47,7 +53,10 @@ class Services:
     """Everything the cogs may call. Built once per process in `setup_hook`."""
 
     db: Database
+    features: Features
+    routes: Routes
     scheduler: Scheduler
+    dm_stops: DmStops
     delivery: Delivery
     texts: Texts
     guilds: Guilds
@@ -75,6 +84,7 @@ class HavenBot(commands.Bot):
         pacer: Pacer | None = None,
         **options: object,
     ) -> None:
+        keep_private_text_out_of_logs()
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -92,6 +102,8 @@ class HavenBot(commands.Bot):
         self._texts = texts or Texts()
         self._services: Services | None = None
         self._closed = False
+        self.components = Components(self)
+        self.add_listener(self.components.on_interaction, "on_interaction")
 
     @property
     def services(self) -> Services:
@@ -103,67 +115,69 @@ class HavenBot(commands.Bot):
         db = await Database.open(self.settings.database_path)
         version = await migrate(db)
         log.info("database %s at schema version %d", self.settings.database_path, version)
-        self._services = self._build(db)
+        self._services = self._build(db, Routes(await load_key(db)))
         for name in COGS:
             await self.load_extension(name)
         services = self._services
-        await services.notices.load()
-        for ensure in (
-            services.maintenance.ensure_scheduled,
-            services.prompts.ensure_all,
-            services.reminders.ensure_all,
-        ):
-            await ensure()
+        for start in services.features.starts:
+            await start()
         await services.scheduler.start()
         await self._sync_commands_if_changed()
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full scans, whose pauses would otherwise stall the event loop.
         gc.freeze()
 
-    def _build(self, db: Database) -> Services:
+    def _build(self, db: Database, routes: Routes) -> Services:
         clock, texts = self.clock, self._texts
+        features = Features()
         scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
-        delivery = Delivery(self, db, clock=clock)
         guilds = Guilds(db, clock=clock)
-        members = Members(db, guilds, clock=clock)
+        members = Members(db, clock=clock)
+        dm_stops = DmStops(db, clock=clock)
+        delivery = Delivery(self, db, members, dm_stops, routes, clock=clock)
         notices = Notices(db, clock=clock)
         buddies = Buddies(db)
         support = Support(guilds, texts, delivery, clock=clock)
         charts = ChartRenderer()
-        checkins = Checkins(db, guilds, buddies, support, texts, delivery, charts, clock=clock)
-        noticing = Noticing(db, members, buddies, scheduler, delivery, clock=clock)
+        checkins = Checkins(
+            db, guilds, buddies, support, texts, delivery, charts, dm_stops, clock=clock
+        )
+        noticing = Noticing(db, members, buddies, scheduler, delivery, dm_stops, clock=clock)
         checkins.on_recorded(noticing.on_checkin)
-        status = Status(db, guilds, scheduler, clock=clock)
-        status.add_count(
-            "check-ins in the last 7 days",
-            "SELECT count(*) FROM checkins WHERE guild_id = :guild"
-            " AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', :now, '-7 days')",
-        )
-        status.add_count(
-            "members with a check-in reminder",
-            "SELECT count(*) FROM checkin_reminders WHERE guild_id = :guild",
-        )
-        maintenance = Maintenance(db, scheduler, clock=clock)
-        maintenance.add_step("check-ins past retention", checkins.purge_expired)
-        return Services(
+        services = Services(
             db=db,
+            features=features,
+            routes=routes,
             scheduler=scheduler,
+            dm_stops=dm_stops,
             delivery=delivery,
             texts=texts,
             guilds=guilds,
             members=members,
             support=support,
-            status=status,
-            maintenance=maintenance,
+            status=Status(db, guilds, scheduler, features, clock=clock),
+            maintenance=Maintenance(db, scheduler, features, clock=clock),
             notices=notices,
             buddies=buddies,
             checkins=checkins,
             charts=charts,
-            prompts=Prompts(db, guilds, scheduler, texts, delivery, clock=clock),
-            reminders=Reminders(db, guilds, members, scheduler, notices, delivery, clock=clock),
+            prompts=Prompts(db, guilds, scheduler, texts, delivery, routes, clock=clock),
+            reminders=Reminders(
+                db, guilds, members, scheduler, notices, delivery, routes, dm_stops, clock=clock
+            ),
             noticing=noticing,
-            privacy=Privacy(db, clock=clock),
+            privacy=Privacy(db, delivery, features, clock=clock),
         )
+        for service in vars(services).values():
+            if isinstance(service, Contributor):
+                service.contribute(features)
+        return services
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Haven was removed from a server (or it was deleted): its scheduled work stops."""
+        if self._services is not None:
+            stopped = await self._services.scheduler.cancel_guild(guild.id)
+            log.info("removed from server %s; cancelled %d scheduled job(s)", guild.id, stopped)
 
     async def close(self) -> None:
         """Stop the scheduler, close the database, then disconnect — once, however often called."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.db import Database
+from bot.features import Features
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,14 @@ class Buddy:
 class Buddies:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def contribute(self, features: Features) -> None:
+        features.data(
+            "buddy_members",
+            "Your buddy pairings in this server.",
+            where="user_id = :user AND pair_id IN "
+            "(SELECT id FROM buddy_pairs WHERE guild_id = :guild)",
+        )
 
     async def current(self, guild_id: int, user_id: int) -> list[Buddy]:
         """The member's current buddy (two in a trio); empty when they have none."""

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import enum
 import random
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bot.buddies import Buddies
 from bot.charts import ChartRenderer, Point, summarise
 from bot.db import Database, Row
+from bot.distress import DistressMatcher
+from bot.dm_stops import DmKind, DmStops
 from bot.errors import BadInput
+from bot.features import Features
 from bot.guilds import Guilds
-from bot.outgoing import Card, Outgoing, Sender
+from bot.inputs import clean_text
+from bot.messages import Card, Outgoing, Palette
+from bot.outgoing import Delivered, Sender
+from bot.ratelimit import SlidingWindow
+from bot.routes import Route
 from bot.support import Support
 from bot.texts import Texts, plain
-from bot.timeutil import Clock, from_db, to_db, utcnow
+from bot.timeutil import Clock, discord_timestamp, from_db, to_db, utcnow
 
 FEELINGS: dict[str, tuple[str, str]] = {
     "settled": ("🌿", "Settled"),
@@ -43,9 +48,20 @@ CAPACITY_MIN, CAPACITY_MAX = 1, 5
 HISTORY_MAX_DAYS = 365
 
 ACKNOWLEDGEMENTS_FILE = "acknowledgements.txt"
-DISTRESS_FILE = "distress_phrases.txt"
 
-SOFT = 0xA8C3B8
+
+# Shares to the channel (named or anonymous) per member: enough for a hard day, not a flood.
+SHARES_PER_HOUR = 4
+
+# Components. The prompt's button is pressed in a channel (the server is the interaction's
+# own); a DM's button and the picker carry a server id signed for the member they were made for.
+OPEN = Route("checkin:open", fields=(("guild", "id"),))
+OPEN_FROM_DM = Route("checkin:dm", fields=(("guild", "id"),), signed=True)
+PICKER = Route("checkin:pick", fields=(("guild", "id"),), signed=True)
+TAKE_BACK = Route("checkin:undo", fields=(("channel", "id"), ("message", "id")), signed=True)
+ROUTES = (OPEN, OPEN_FROM_DM, PICKER, TAKE_BACK)
+
+BUDDY_DMS = "buddy"
 
 
 def feeling_label(feeling: str) -> str:
@@ -100,6 +116,8 @@ class Shared(enum.Enum):
     CHANNEL_UNAVAILABLE = "channel_unavailable"  # set, but Haven cannot post there
     NO_BUDDY = "no_buddy"
     BUDDY_UNREACHABLE = "buddy_unreachable"
+    BUDDY_RESTING = "buddy_resting"  # paused, quiet hours, or they stopped buddy DMs
+    PACED = "paced"  # over the share limit for now; kept private
 
 
 class ReachOut(enum.Enum):
@@ -116,6 +134,8 @@ class CheckinResult:
     shared: Shared
     reach_out: ReachOut
     support_resources: str | None  # set when the note held words of acute distress
+    anonymous_post: tuple[int, int] | None = None  # (channel, message): the author may take it back
+    share_again_at: datetime | None = None  # when Shared.PACED
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,7 @@ class Checkins:
         texts: Texts,
         sender: Sender,
         charts: ChartRenderer,
+        dm_stops: DmStops,
         *,
         clock: Clock = utcnow,
     ) -> None:
@@ -150,6 +171,42 @@ class Checkins:
         self._sender = sender
         self._clock = clock
         self._listeners: list[CheckinListener] = []
+        self._distress = DistressMatcher(texts)
+        self._shares = SlidingWindow(SHARES_PER_HOUR, timedelta(hours=1), clock=clock)
+        dm_stops.declare(
+            DmKind(
+                BUDDY_DMS,
+                stop_label="Stop buddy check-ins by DM",
+                stopped=(
+                    "Done — I won't DM you your buddy's check-ins from this server. Nothing "
+                    "changes between you two, and you can start them again below."
+                ),
+            )
+        )
+
+    def contribute(self, features: Features) -> None:
+        features.data("checkins", "Your check-ins: feeling, capacity, note, who you shared with.")
+        features.count(
+            "check-ins in the last 7 days",
+            "SELECT count(*) FROM checkins WHERE guild_id = :guild"
+            " AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', :now, '-7 days')",
+        )
+        features.purge("check-ins past retention", self.purge_expired)
+        features.privacy(
+            "keep",
+            lambda config: (
+                "• **Your check-ins**: feeling, capacity, note, and who you shared each "
+                f"with. This server keeps them **{config.retention_days} days**, then I "
+                "delete them, with the records of where you shared them."
+            ),
+        )
+        features.privacy(
+            "see",
+            "A check-in you share goes only where you chose; an anonymous one carries nothing "
+            "that identifies you, and I keep no link from the post back to you.\n"
+            "I read your notes here, on Haven, for words of distress — only so I can show you "
+            "support resources privately. Nothing is sent anywhere because of it.",
+        )
 
     def on_recorded(self, listener: CheckinListener) -> None:
         self._listeners.append(listener)
@@ -160,6 +217,10 @@ class Checkins:
         given = validate(given)
         now = self._clock()
         shared, reach = Shared.PRIVATE, ReachOut.NOT_ASKED
+        anonymous_post: tuple[int, int] | None = None
+        again_at = None
+        if given.share in ("channel", "anonymous"):
+            again_at = self._shares.take((guild_id, user_id))
         checkin_id = int(
             await self._db.fetchval(
                 "INSERT INTO checkins"
@@ -190,17 +251,16 @@ class Checkins:
         )
 
         if given.share in ("channel", "anonymous"):
-            shared = await self._post(checkin, display_name)
+            if again_at is not None:
+                shared = Shared.PACED
+            else:
+                shared, anonymous_post = await self._post(checkin, display_name)
         if given.share == "buddy" or given.reach_out:
             told = await self._tell_buddies(checkin, display_name)
             if given.share == "buddy":
-                shared = {None: Shared.NO_BUDDY, True: Shared.BUDDY}.get(
-                    told, Shared.BUDDY_UNREACHABLE
-                )
+                shared = _buddy_shared(told)
             if given.reach_out:
-                reach = {None: ReachOut.NO_BUDDY, True: ReachOut.BUDDY_TOLD}.get(
-                    told, ReachOut.BUDDY_UNREACHABLE
-                )
+                reach = _buddy_reached(told)
         if given.share != "private" and shared not in _DELIVERED:
             # It did not go where they asked, so it stayed private; the record says so.
             await self._db.execute(
@@ -210,9 +270,17 @@ class Checkins:
         for listener in self._listeners:
             await listener(checkin)
         support = None
-        if given.note and self.sounds_acute(given.note):
+        if given.note and await self.sounds_acute(guild_id, given.note):
             support, _ = await self._support.resources(guild_id)
-        return CheckinResult(checkin, self.acknowledgement(given.feeling), shared, reach, support)
+        return CheckinResult(
+            checkin,
+            self.acknowledgement(given.feeling),
+            shared,
+            reach,
+            support,
+            anonymous_post,
+            again_at,
+        )
 
     async def history(self, guild_id: int, user_id: int, days: int) -> list[Checkin]:
         if not 1 <= days <= HISTORY_MAX_DAYS:
@@ -237,15 +305,31 @@ class Checkins:
         return HistoryReport(checkins, png, summarise(points, days))
 
     async def purge_expired(self, now: datetime) -> int:
-        """Delete check-ins older than their server's retention period."""
+        """Delete check-ins older than their server's retention period, with the records of
+        where they were shared (kept as long, so /my forget can take those posts down)."""
         removed = 0
-        for row in await self._db.fetchall("SELECT DISTINCT guild_id FROM checkins"):
+        for row in await self._db.fetchall(
+            "SELECT guild_id FROM checkins UNION SELECT guild_id FROM deliveries"
+            " WHERE about_id IS NOT NULL AND guild_id IS NOT NULL"
+        ):
             days = (await self._guilds.get(row["guild_id"])).retention_days
+            cutoff = to_db(now - timedelta(days=days))
             removed += await self._db.execute(
                 "DELETE FROM checkins WHERE guild_id = ? AND created_at < ?",
-                (row["guild_id"], to_db(now - timedelta(days=days))),
+                (row["guild_id"], cutoff),
             )
+            removed += await self._db.execute(
+                "DELETE FROM deliveries WHERE guild_id = ? AND about_id IS NOT NULL"
+                " AND updated_at < ?",
+                (row["guild_id"], cutoff),
+            )
+        if removed:
+            await self._db.checkpoint()  # the deleted notes leave the write-ahead log too
         return removed
+
+    async def take_back(self, channel_id: int, message_id: int) -> bool:
+        """Take down an anonymous post (the button proving authorship is checked by routes)."""
+        return await self._sender.take_down(channel_id, message_id)
 
     # --- words -----------------------------------------------------------------------------
 
@@ -260,16 +344,19 @@ class Checkins:
                 general.append(entry)
         return random.choice(specific + general)
 
-    def sounds_acute(self, note: str) -> bool:
-        pattern = _phrase_pattern(tuple(self._texts.lines(DISTRESS_FILE)))
-        return pattern.search(_normalise(note)) is not None
+    async def sounds_acute(self, guild_id: int, note: str) -> bool:
+        """Haven's own phrases and the server's; checked here, never sent anywhere."""
+        extra = (await self._guilds.get(guild_id)).distress_phrases
+        return self._distress.matches(note, extra.splitlines() if extra else ())
 
     # --- sharing ---------------------------------------------------------------------------
 
-    async def _post(self, checkin: Checkin, display_name: str) -> Shared:
+    async def _post(
+        self, checkin: Checkin, display_name: str
+    ) -> tuple[Shared, tuple[int, int] | None]:
         channel_id = (await self._guilds.get(checkin.guild_id)).checkin_channel_id
         if channel_id is None:
-            return Shared.NO_CHANNEL
+            return Shared.NO_CHANNEL, None
         if checkin.share == "anonymous":
             # A random key, and no member id: nothing in Haven's records ties this post to them.
             key, about, who = f"checkin-anon:{secrets.token_hex(8)}", None, "Someone"
@@ -277,26 +364,28 @@ class Checkins:
             key, about, who = f"checkin-share:{checkin.id}", checkin.user_id, None
         card = Card(
             title=f"{who or plain(display_name, 80)} checked in",
-            description=_describe(checkin),
-            colour=SOFT,
+            description=checkin_line(checkin),
+            colour=Palette.CALM,
             footer="Reflect, don't redirect: a kind word beats advice.",
         )
         result = await self._sender.to_channel(
-            key, channel_id, Outgoing(cards=(card,)), guild_id=checkin.guild_id, user_id=about
+            key, channel_id, Outgoing(cards=(card,)), guild_id=checkin.guild_id, about_id=about
         )
         if not result.ok:
-            return Shared.CHANNEL_UNAVAILABLE
-        return Shared.ANONYMOUS if checkin.share == "anonymous" else Shared.CHANNEL
+            return Shared.CHANNEL_UNAVAILABLE, None
+        if checkin.share == "anonymous":
+            return Shared.ANONYMOUS, await self._sender.posted(key)
+        return Shared.CHANNEL, None
 
-    async def _tell_buddies(self, checkin: Checkin, display_name: str) -> bool | None:
-        """Send the buddy (or both, in a trio) one message. None: no buddy; else: reached?"""
+    async def _tell_buddies(self, checkin: Checkin, display_name: str) -> Delivered | None:
+        """Send the buddy (or both, in a trio) one message. None: no buddy; else how it went."""
         buddies = await self._buddies.current(checkin.guild_id, checkin.user_id)
         if not buddies:
             return None
         name = plain(display_name, 80)
         parts = []
         if checkin.share == "buddy":
-            parts.append(f"**{name}** checked in and wanted you to know:\n{_describe(checkin)}")
+            parts.append(f"**{name}** checked in and wanted you to know:\n{checkin_line(checkin)}")
         if checkin.reach_out:
             parts.append(
                 f"**{name}** would welcome a kind word today. There's nothing to fix — "
@@ -305,7 +394,7 @@ class Checkins:
         card = Card(
             title="From your buddy",
             description="\n\n".join(parts),
-            colour=SOFT,
+            colour=Palette.CALM,
             footer="Witness, don't fix. You're a buddy, not a crisis line: /support has resources.",
         )
         # The pair's private thread if they have one (one post, pinging only the buddies)…
@@ -320,24 +409,45 @@ class Checkins:
                 thread_id,
                 in_thread,
                 guild_id=checkin.guild_id,
-                user_id=checkin.user_id,
+                about_id=checkin.user_id,
             )
             if result.ok:
-                return True
-        # …else a DM to each.
-        reached = False
-        for buddy_id in ids:
-            result = await self._sender.to_member(
+                return result
+        # …else a DM to each (through the gate: not while they rest, not if they stopped these).
+        outcomes = [
+            await self._sender.to_member(
                 f"checkin-buddy:{checkin.id}:{buddy_id}",
                 buddy_id,
                 Outgoing(cards=(card,)),
                 guild_id=checkin.guild_id,
+                kind=BUDDY_DMS,
+                about_id=checkin.user_id,
             )
-            reached = reached or result.ok
-        return reached
+            for buddy_id in ids
+        ]
+        for outcome in outcomes:
+            if outcome.ok:
+                return outcome
+        if any(o in (Delivered.RESTING, Delivered.STOPPED) for o in outcomes):
+            return Delivered.RESTING
+        return outcomes[0]
 
 
 _DELIVERED = (Shared.CHANNEL, Shared.ANONYMOUS, Shared.BUDDY)
+
+
+def _buddy_shared(told: Delivered | None) -> Shared:
+    if told is None:
+        return Shared.NO_BUDDY
+    if told.ok:
+        return Shared.BUDDY
+    return Shared.BUDDY_RESTING if told is Delivered.RESTING else Shared.BUDDY_UNREACHABLE
+
+
+def _buddy_reached(told: Delivered | None) -> ReachOut:
+    if told is None:
+        return ReachOut.NO_BUDDY
+    return ReachOut.BUDDY_TOLD if told.ok else ReachOut.BUDDY_UNREACHABLE
 
 
 def validate(given: CheckinInput) -> CheckinInput:
@@ -351,7 +461,7 @@ def validate(given: CheckinInput) -> CheckinInput:
         )
     if given.share not in SHARES:
         raise BadInput("You can share with: private, buddy, channel or anonymous.")
-    note = (given.note or "").strip() or None
+    note = clean_text(given.note or "") or None
     if note is not None and len(note) > NOTE_MAX:
         raise BadInput(
             f"Your note is {len(note)} characters and notes can hold up to {NOTE_MAX}. "
@@ -360,21 +470,19 @@ def validate(given: CheckinInput) -> CheckinInput:
     return CheckinInput(given.feeling, given.capacity, note, given.share, given.reach_out)
 
 
-def _describe(checkin: Checkin) -> str:
+def checkin_line(checkin: Checkin, *, compact: bool = False) -> str:
+    """How a check-in reads everywhere Haven shows one (a share, a reply, the history).
+
+    `compact`: one line with its date and the start of the note (for lists); otherwise the
+    feeling and capacity with the whole note quoted below.
+    """
     line = feeling_label(checkin.feeling)
     if checkin.capacity is not None:
-        line += f" · capacity {checkin.capacity}/5"
+        line += f" · {checkin.capacity}/5" if compact else f" · capacity {checkin.capacity}/5"
+    if compact:
+        note = f" — {plain(checkin.note.replace(chr(10), ' '), 90)}" if checkin.note else ""
+        return f"{discord_timestamp(checkin.created_at, 'd')} {line}{note}"
     if checkin.note:
         quoted = "\n".join(f"> {row}" for row in checkin.note.splitlines())
         line += f"\n{quoted}"
     return line
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.replace("’", "'").replace("‘", "'").casefold().split())
-
-
-@lru_cache(maxsize=4)
-def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    alternatives = sorted((re.escape(_normalise(p)) for p in phrases), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")

@@ -4,9 +4,12 @@
   sent again, and the Discord nonce is derived from the key with `enforce_nonce`, so even a crash
   between "Discord accepted it" and "we wrote it down" cannot double-send: Discord drops the
   repeat and hands back the original message.
-- **Paced.** Every REST request the bot makes is spaced under Discord's global limit of 50 per
-  second (`Pacer`, hooked into aiohttp) rather than bounced off 429s; every 429 is an invalid
-  request, and 10,000 in 10 minutes earns a ban.
+- **One gate for every DM.** A DM on a server's behalf goes only to a current member of that
+  server (asked of Discord, remembered for ten minutes; one who left is reported to
+  `Members.left`, which ends what features send them), never while they rest (pause, quiet
+  hours) and never of a kind they stopped; and it always carries a button to stop that kind
+  (`bot/dm_stops.py`), which works from outside the server too.
+- **Paced.** Every REST request is spaced under Discord's global limit (`bot/pacing.py`).
 - **Closed DMs are remembered.** A 403/50007 also counts toward that ban, so the member is noted
   in `closed_dms` and not knocked on again for a week (or until they opt in anew); the caller
   learns `Delivered.DM_CLOSED` and can fall back.
@@ -16,28 +19,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import re
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 import aiohttp
 import discord
 
 from bot.db import Database
-from bot.outgoing import Card, Delivered, Outgoing
-from bot.privacy import CLOSED_DM_DAYS
+from bot.dm_stops import STOP, DmStops
+from bot.features import Features
+from bot.members import Members
+from bot.messages import Button, Card, Outgoing, card_payload, fit, fit_card
+from bot.outgoing import Delivered
+from bot.retention import CLOSED_DM_DAYS, DELIVERY_RECORD_DAYS
+from bot.routes import Routes
 from bot.timeutil import Clock, from_db, to_db, utcnow
 
 log = logging.getLogger(__name__)
 
-GLOBAL_REQUESTS_PER_SECOND = 45  # Discord allows 50; the rest is headroom for jitter
 CLOSED_DM_MEMORY = timedelta(days=CLOSED_DM_DAYS)
 DM_CLOSED_CODE = 50007
+UNKNOWN_MEMBER_CODE = 10007
+MEMBER_MEMORY_SECONDS = 600  # how long "yes, they are a member" is believed without asking again
+MEMBER_MEMORY_SIZE = 20_000
 
 _STYLES = {
     "primary": discord.ButtonStyle.primary,
@@ -45,72 +52,6 @@ _STYLES = {
     "success": discord.ButtonStyle.success,
     "danger": discord.ButtonStyle.danger,
 }
-
-
-class Pacer:
-    """Keeps Haven's requests under Discord's global limit, measured on actual send times.
-
-    Two rules, both on the moments requests really go out: never more than `per_second` in any
-    one second, and spaced out rather than in bursts (a gap of 90% of 1/`per_second`; the 10%
-    absorbs timer overshoot, which would otherwise cost ~5% of the throughput).
-
-    It is applied where aiohttp starts each request (`pacing_trace`), after discord.py's
-    per-route queues: pacing earlier let requests bunch up in those queues and leave together,
-    which Discord's sliding window counts as a burst (measured: six 429s in 10,000 requests).
-    """
-
-    def __init__(
-        self,
-        per_second: int = GLOBAL_REQUESTS_PER_SECOND,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._per_second = per_second
-        self._gap = 0.9 / per_second
-        self._clock = clock
-        self._sleep = sleep
-        self._sent: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._clock()
-                while self._sent and now - self._sent[0] >= 1.0:
-                    self._sent.popleft()
-                delay = 0.0
-                if self._sent:
-                    delay = self._sent[-1] + self._gap - now
-                if len(self._sent) >= self._per_second:
-                    delay = max(delay, self._sent[0] + 1.0 - now)
-                if delay <= 0:
-                    break
-                await self._sleep(delay)
-            self._sent.append(now)
-
-
-def pacing_trace(pacer: Pacer) -> aiohttp.TraceConfig:
-    """An aiohttp hook that paces every REST request bound by Discord's global limit.
-
-    Interaction responses and webhooks are not bound by it, and are never delayed.
-    """
-
-    async def on_request_start(
-        session: aiohttp.ClientSession,
-        context: object,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        path = params.url.path
-        if "/api/v" in path and not _UNPACED.search(path):
-            await pacer.wait()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
-    return trace
-
-
-_UNPACED = re.compile(r"/(interactions|webhooks)/")
 
 
 def nonce_for(key: str) -> str:
@@ -145,13 +86,61 @@ class Delivery:
         self,
         client: discord.Client,
         db: Database,
+        members: Members,
+        dm_stops: DmStops,
+        routes: Routes,
         *,
         clock: Clock = utcnow,
     ) -> None:
         self._client = client
         self._db = db
+        self._members = members
+        self._dm_stops = dm_stops
+        self._routes = routes
         self._clock = clock
         self._dm_channels: dict[int, int] = {}
+        self._known_members: OrderedDict[tuple[int, int], tuple[float, discord.Member]] = (
+            OrderedDict()
+        )
+
+    def contribute(self, features: Features) -> None:
+        features.data(
+            "deliveries",
+            "Records that Haven sent you (or posted about you) a message, and whether it "
+            "arrived. They never hold the message text.",
+            where="guild_id = :guild AND (user_id = :user OR about_id = :user)",
+        )
+        features.data(
+            "closed_dms",
+            "Whether your DMs refused Haven recently (shared by every server, so it is "
+            "removed too).",
+            where="user_id = :user",
+        )
+        features.purge("delivery records", self._purge_records)
+        features.purge("closed-DM notes", self._purge_closed_dms)
+        features.privacy(
+            "keep",
+            "• **Delivery records**: that I sent you (or posted about you) a message, when, and "
+            f"whether it arrived — never its text. Kept {DELIVERY_RECORD_DAYS} days (records of "
+            "where a check-in was shared last as long as the check-in).",
+        )
+        features.privacy(
+            "keep",
+            f"• **Whether your DMs are closed to me**, so I don't keep knocking. Kept "
+            f"{CLOSED_DM_DAYS} days, or until you turn on something that DMs you.",
+        )
+
+    async def _purge_records(self, now: datetime) -> int:
+        # Records about a member (where their check-in was shared) follow the server's
+        # check-in retention instead, in the check-ins' own purge step.
+        cutoff = to_db(now - timedelta(days=DELIVERY_RECORD_DAYS))
+        return await self._db.execute(
+            "DELETE FROM deliveries WHERE updated_at < ? AND about_id IS NULL", (cutoff,)
+        )
+
+    async def _purge_closed_dms(self, now: datetime) -> int:
+        cutoff = to_db(now - timedelta(days=CLOSED_DM_DAYS))
+        return await self._db.execute("DELETE FROM closed_dms WHERE closed_at < ?", (cutoff,))
 
     # --- public API ------------------------------------------------------------------------
 
@@ -162,34 +151,110 @@ class Delivery:
         message: Outgoing,
         *,
         guild_id: int | None,
-        user_id: int | None = None,
+        about_id: int | None = None,
     ) -> Delivered:
         """Post `message` in a server channel or thread, once per `key`.
 
-        `user_id` names the member the post is about, so their data request finds it.
+        `about_id` names the member the post is about, so their data requests find it.
         """
         channel = self._client.get_channel(channel_id)
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread) and missing_permissions(
             channel, embeds=bool(message.cards)
         ):
             # Asking anyway would earn a 403, which counts toward Discord's invalid-request ban.
-            await self._record(key, guild_id, user_id, "failed", error="missing permissions")
+            await self._record(key, guild_id, None, about_id, "failed", error="missing permissions")
             return Delivered.NO_ACCESS
         target = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
-        return await self._deliver(key, guild_id, user_id, target, message)
+        return await self._deliver(key, guild_id, None, about_id, target, message)
 
     async def to_member(
-        self, key: str, user_id: int, message: Outgoing, *, guild_id: int | None
+        self,
+        key: str,
+        user_id: int,
+        message: Outgoing,
+        *,
+        guild_id: int,
+        kind: str,
+        about_id: int | None = None,
     ) -> Delivered:
-        """DM `message` to a member, once per `key`. Never retries a member whose DMs are closed."""
+        """DM `message` to a member on a server's behalf, once per `key`, through the gate.
+
+        `kind` names the kind of DM (declared in `bot/dm_stops.py`); its stop button is added.
+        """
+        if self._client.get_guild(guild_id) is None:
+            return Delivered.NO_ACCESS  # Haven is not (or not yet) in that server
         if await self.dm_closed(user_id):
-            await self._record(key, guild_id, user_id, "dm_closed")
+            await self._record(key, guild_id, user_id, about_id, "dm_closed")
             return Delivered.DM_CLOSED
+        if await self._dm_stops.stopped(guild_id, user_id, kind):
+            return Delivered.STOPPED
+        if (await self._members.profile(guild_id, user_id)).resting_at(self._clock()):
+            return Delivered.RESTING
         try:
+            if await self.member(guild_id, user_id) is None:
+                return Delivered.LEFT
             channel = await self._dm_channel(user_id)
         except discord.HTTPException as exc:
-            return await self._failed(key, guild_id, user_id, exc)
-        return await self._deliver(key, guild_id, user_id, channel, message)
+            return await self._failed(key, guild_id, user_id, about_id, exc)
+        stop = Button(
+            self._routes.custom_id(STOP, user_id, guild=guild_id, kind=kind),
+            self._dm_stops.kind(kind).stop_label,
+        )
+        message = Outgoing(
+            message.content, message.cards, (*message.buttons, stop), message.ping_users
+        )
+        return await self._deliver(key, guild_id, user_id, about_id, channel, message)
+
+    async def member(
+        self, guild_id: int, user_id: int, *, fresh: bool = False
+    ) -> discord.Member | None:
+        """The member as Discord knows them now, or None when they are not in the server.
+
+        Haven has no members intent, so it asks (one REST call, remembered briefly for DMs;
+        `fresh` for a press, which must know *now*). Learning that someone left tells
+        `Members.left`, so features stop what they send them.
+        """
+        guild = self._client.get_guild(guild_id)
+        if guild is None:
+            return None
+        key = (guild_id, user_id)
+        known = self._known_members.get(key)
+        if known is not None and known[0] > time.monotonic() and not fresh:
+            return known[1]
+        try:
+            member = await guild.fetch_member(user_id)
+        except discord.NotFound:
+            self._known_members.pop(key, None)
+            await self._members.left(guild_id, user_id)
+            return None
+        self._known_members[key] = (time.monotonic() + MEMBER_MEMORY_SECONDS, member)
+        self._known_members.move_to_end(key)
+        while len(self._known_members) > MEMBER_MEMORY_SIZE:
+            self._known_members.popitem(last=False)
+        return member
+
+    def forget_member(self, guild_id: int, user_id: int) -> None:
+        self._known_members.pop((guild_id, user_id), None)
+
+    async def take_down(self, channel_id: int, message_id: int) -> bool:
+        """Delete one of Haven's own posts; True when it is gone (or was already)."""
+        target = self._client.get_partial_messageable(channel_id)
+        try:
+            await target.get_partial_message(message_id).delete()
+        except discord.NotFound:
+            return True
+        except discord.HTTPException as exc:
+            log.warning("could not take down message %s: %r", message_id, exc)
+            return False
+        return True
+
+    async def posted(self, key: str) -> tuple[int, int] | None:
+        """Where the delivery `key` landed: (channel id, message id), if it was sent."""
+        row = await self._db.fetchone(
+            "SELECT channel_id, message_id FROM deliveries WHERE key = ? AND state = 'sent'",
+            (key,),
+        )
+        return (row["channel_id"], row["message_id"]) if row and row["message_id"] else None
 
     async def dm_closed(self, user_id: int) -> bool:
         closed_at = await self._db.fetchval(
@@ -213,6 +278,7 @@ class Delivery:
         key: str,
         guild_id: int | None,
         user_id: int | None,
+        about_id: int | None,
         target: discord.abc.Messageable,
         message: Outgoing,
     ) -> Delivered:
@@ -221,29 +287,40 @@ class Delivery:
             return Delivered.ALREADY_SENT
         if state == "dm_closed":
             return Delivered.DM_CLOSED
-        await self._record(key, guild_id, user_id, "sending")
+        await self._record(key, guild_id, user_id, about_id, "sending")
         try:
             sent = await _send(target, message, nonce_for(key))
         except discord.Forbidden as exc:
             if exc.code == DM_CLOSED_CODE:
                 await self._note_dm_closed(user_id)
-                await self._record(key, guild_id, user_id, "dm_closed")
+                await self._record(key, guild_id, user_id, about_id, "dm_closed")
                 return Delivered.DM_CLOSED
-            return await self._failed(key, guild_id, user_id, exc)
+            return await self._failed(key, guild_id, user_id, about_id, exc)
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
-            return await self._failed(key, guild_id, user_id, exc)
+            return await self._failed(key, guild_id, user_id, about_id, exc)
         await self._record(
-            key, guild_id, user_id, "sent", channel_id=sent.channel.id, message_id=sent.id
+            key,
+            guild_id,
+            user_id,
+            about_id,
+            "sent",
+            channel_id=sent.channel.id,
+            message_id=sent.id,
         )
         return Delivered.SENT
 
     async def _failed(
-        self, key: str, guild_id: int | None, user_id: int | None, exc: Exception
+        self,
+        key: str,
+        guild_id: int | None,
+        user_id: int | None,
+        about_id: int | None,
+        exc: Exception,
     ) -> Delivered:
         gone = isinstance(exc, discord.Forbidden | discord.NotFound)
         if not gone:
             log.warning("delivery %s failed: %r", key, exc)
-        await self._record(key, guild_id, user_id, "failed", error=str(exc)[:300])
+        await self._record(key, guild_id, user_id, about_id, "failed", error=str(exc)[:300])
         return Delivered.NO_ACCESS if gone else Delivered.FAILED
 
     async def _record(
@@ -251,6 +328,7 @@ class Delivery:
         key: str,
         guild_id: int | None,
         user_id: int | None,
+        about_id: int | None,
         state: str,
         *,
         channel_id: int | None = None,
@@ -259,18 +337,19 @@ class Delivery:
     ) -> None:
         attempt = 1 if state == "sending" else 0
         await self._db.execute(
-            "INSERT INTO deliveries"
-            " (key, guild_id, user_id, state, attempts, channel_id, message_id, error, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO deliveries (key, guild_id, user_id, about_id, state, attempts,"
+            " channel_id, message_id, error, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
-            " attempts = attempts + excluded.attempts,"
-            " channel_id = coalesce(excluded.channel_id, channel_id),"
-            " message_id = coalesce(excluded.message_id, message_id),"
+            " attempts = deliveries.attempts + excluded.attempts,"
+            " channel_id = coalesce(excluded.channel_id, deliveries.channel_id),"
+            " message_id = coalesce(excluded.message_id, deliveries.message_id),"
             " error = excluded.error, updated_at = excluded.updated_at",
             (
                 key,
                 guild_id,
                 user_id,
+                about_id,
                 state,
                 attempt,
                 channel_id,
@@ -299,7 +378,8 @@ class Delivery:
 
 
 async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) -> discord.Message:
-    """Send an `Outgoing` with mentions limited to its `ping_users`."""
+    """Send an `Outgoing`, fitted to Discord's limits, with mentions limited to its `ping_users`."""
+    message = fit(message)
     missing = discord.utils.MISSING
     return await target.send(
         message.content,
@@ -316,10 +396,8 @@ async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) 
 
 
 def render_card(card: Card) -> discord.Embed:
-    embed = discord.Embed(title=card.title, description=card.description, colour=card.colour)
-    if card.footer:
-        embed.set_footer(text=card.footer)
-    return embed
+    """The embed for a card, fitted to Discord's limits (`bot/messages.py` is the one place)."""
+    return discord.Embed.from_dict(card_payload(fit_card(card)))
 
 
 def render_buttons(message: Outgoing) -> discord.ui.View:
@@ -333,7 +411,7 @@ def render_buttons(message: Outgoing) -> discord.ui.View:
                 emoji=button.emoji,
             )
         )
-    # A stopped view is sent but not stored: clicks go to the persistent DynamicItems the cogs
-    # register for these custom_ids, which keep working after a restart.
+    # A stopped view is sent but not stored: presses reach the one dispatcher
+    # (cogs/_components.py) by custom_id, which keeps working after a restart.
     view.stop()
     return view

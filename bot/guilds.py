@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from bot.db import Database
 from bot.errors import BadInput
-from bot.inputs import zone_name
+from bot.inputs import clean_text, zone_name
+from bot.retention import RETENTION_DEFAULT_DAYS, RETENTION_MAX_DAYS, RETENTION_MIN_DAYS
 from bot.timeutil import Clock, to_db, utcnow
 
-RETENTION_MIN, RETENTION_MAX, RETENTION_DEFAULT = 7, 3650, 90
 RESOURCES_MAX = 4000
 
 
@@ -25,8 +25,9 @@ class GuildConfig:
     mod_channel_id: int | None = None
     host_role_id: int | None = None
     timezone: str = "UTC"
-    retention_days: int = RETENTION_DEFAULT
+    retention_days: int = RETENTION_DEFAULT_DAYS
     resources: str | None = None
+    distress_phrases: str | None = None  # moderators' own words that show the support card
 
     @property
     def zone(self) -> ZoneInfo:
@@ -66,13 +67,13 @@ class Guilds:
             changes["timezone"] = zone_name(changes["timezone"])
         if "retention_days" in changes:
             days = changes["retention_days"]
-            if not RETENTION_MIN <= days <= RETENTION_MAX:
+            if not RETENTION_MIN_DAYS <= days <= RETENTION_MAX_DAYS:
                 raise BadInput(
-                    f"Retention can be {RETENTION_MIN} to {RETENTION_MAX} days; "
+                    f"Retention can be {RETENTION_MIN_DAYS} to {RETENTION_MAX_DAYS} days; "
                     f"`{days}` is outside that."
                 )
         if "resources" in changes and changes["resources"] is not None:
-            text = changes["resources"].strip()
+            text = clean_text(changes["resources"])
             if len(text) > RESOURCES_MAX:
                 raise BadInput(
                     f"The resources text can be up to {RESOURCES_MAX} characters; "

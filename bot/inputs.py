@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import time
 
 from bot.errors import BadInput
@@ -26,3 +27,15 @@ def zone_name(raw: str) -> str:
             f"I don't know the time zone `{raw[:60]}`. Try a city-based name like "
             "`Europe/London` or `America/New_York` — suggestions appear as you type."
         ) from None
+
+
+def clean_text(raw: str) -> str:
+    """Free text as Haven stores and shows it: NFC, and no control characters but newline and
+    tab (a NUL or an escape sequence in a note would break storage, logs or rendering).
+
+    Every feature passes member- and moderator-written text through here before storing it.
+    """
+    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    return "".join(
+        c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs")
+    ).strip()

@@ -8,6 +8,7 @@ every command costs nothing for everyone else.
 from __future__ import annotations
 
 from bot.db import Database
+from bot.features import Features
 from bot.timeutil import Clock, to_db, utcnow
 
 
@@ -16,6 +17,10 @@ class Notices:
         self._db = db
         self._clock = clock
         self._waiting: set[tuple[int, int]] = set()
+
+    def contribute(self, features: Features) -> None:
+        features.data("member_notices", "Messages waiting to be shown to you.")
+        features.on_start(self.load)
 
     async def load(self) -> None:
         rows = await self._db.fetchall("SELECT DISTINCT guild_id, user_id FROM member_notices")

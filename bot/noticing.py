@@ -15,9 +15,12 @@ from datetime import datetime, timedelta
 from bot.buddies import Buddies
 from bot.checkins import Checkin
 from bot.db import Database
+from bot.dm_stops import DmKind, DmStops
 from bot.errors import BadInput
+from bot.features import Features
 from bot.members import Members
-from bot.outgoing import Card, Outgoing, Sender
+from bot.messages import Card, Outgoing, Palette
+from bot.outgoing import Sender
 from bot.scheduler import Job, Scheduler
 from bot.timeutil import Clock, from_db, to_db, utcnow
 
@@ -35,6 +38,7 @@ class Noticing:
         buddies: Buddies,
         scheduler: Scheduler,
         sender: Sender,
+        dm_stops: DmStops,
         *,
         clock: Clock = utcnow,
     ) -> None:
@@ -45,6 +49,27 @@ class Noticing:
         self._sender = sender
         self._clock = clock
         scheduler.register(KIND, self._run)
+        members.on_left(self._left)
+        dm_stops.declare(
+            DmKind(
+                KIND,
+                stop_label="Stop these nudges",
+                stopped="Done — I won't send you gentle-noticing nudges from this server. "
+                "Nothing is said to your buddy about it, and you can start them again below.",
+            )
+        )
+
+    def contribute(self, features: Features) -> None:
+        features.job(KIND, None)
+        features.data(
+            "checkin_noticing", "Gentle noticing: how many quiet days before your buddy hears."
+        )
+        features.privacy(
+            "keep", "• **Gentle noticing**, if you turned it on: how many quiet days you chose."
+        )
+
+    async def _left(self, guild_id: int, user_id: int) -> None:
+        await self.set(guild_id, user_id, enabled=False, days=DAYS_DEFAULT)
 
     async def quiet_days(self, guild_id: int, user_id: int) -> int | None:
         """The member's setting, or None when noticing is off."""
@@ -138,11 +163,13 @@ class Noticing:
                             "you”* can mean a lot."
                         ),
                         footer="You're a buddy, not a crisis line: /support has resources.",
-                        colour=0xE8C07D,
+                        colour=Palette.NUDGE,
                     ),
                 ),
             )
             key = f"noticing-nudge:{guild_id}:{user_id}:{job.payload['checkin_id']}:{buddy.user_id}"
-            result = await self._sender.to_member(key, buddy.user_id, message, guild_id=guild_id)
+            result = await self._sender.to_member(
+                key, buddy.user_id, message, guild_id=guild_id, kind=KIND, about_id=user_id
+            )
             reached += result.ok
         return f"nudged {reached} buddy(ies)"

@@ -1,44 +1,18 @@
-"""Plain descriptions of messages Haven sends on its own (not as an interaction reply).
+"""What feature services need from delivery, without importing discord: `Sender` and the
+`Delivered` outcomes. The messages themselves are described in `bot/messages.py`.
 
-Feature services build these without importing discord; `bot.delivery` renders and sends them.
-Buttons carry only a custom_id: the cogs register persistent handlers (DynamicItems) for those
-ids, so a click works even after a restart.
+Buttons carry only a custom_id (built from a route, `bot/routes.py`): the one dispatcher in
+`cogs/_components.py` handles presses by that id, so a click works even after a restart.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-ButtonStyle = Literal["primary", "secondary", "success", "danger"]
+from bot.messages import Button, Card, Outgoing
 
-
-@dataclass(frozen=True)
-class Button:
-    custom_id: str
-    label: str
-    style: ButtonStyle = "secondary"
-    emoji: str | None = None
-
-
-@dataclass(frozen=True)
-class Card:
-    """An embed: a titled block of text."""
-
-    description: str
-    title: str | None = None
-    footer: str | None = None
-    colour: int | None = None
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    content: str | None = None
-    cards: tuple[Card, ...] = ()
-    buttons: tuple[Button, ...] = ()
-    # Users that may actually be pinged (everyone else, @everyone and roles never are).
-    ping_users: tuple[int, ...] = ()
+__all__ = ["Button", "Card", "Delivered", "Outgoing", "Sender"]  # TEMPORARY re-export
 
 
 class Delivered(enum.Enum):
@@ -47,8 +21,11 @@ class Delivered(enum.Enum):
     SENT = "sent"
     ALREADY_SENT = "already_sent"  # the ledger says it went out before (a retry or a restart)
     DM_CLOSED = "dm_closed"  # the member's DMs refuse us; callers fall back or tell them later
-    NO_ACCESS = "no_access"  # channel gone, or Haven may not post there
+    NO_ACCESS = "no_access"  # channel gone, Haven may not post there, or not in the server
     FAILED = "failed"  # Discord kept failing (5xx, network) after its own retries
+    LEFT = "left"  # the member is no longer in the server; features were told (Members.left)
+    RESTING = "resting"  # paused, or in their quiet hours: no DM now
+    STOPPED = "stopped"  # they pressed "stop" on this kind of DM
 
     @property
     def ok(self) -> bool:
@@ -65,12 +42,23 @@ class Sender(Protocol):
         message: Outgoing,
         *,
         guild_id: int | None,
-        user_id: int | None = None,
+        about_id: int | None = None,
     ) -> Delivered: ...
 
     async def to_member(
-        self, key: str, user_id: int, message: Outgoing, *, guild_id: int | None
+        self,
+        key: str,
+        user_id: int,
+        message: Outgoing,
+        *,
+        guild_id: int,
+        kind: str,
+        about_id: int | None = None,
     ) -> Delivered: ...
+
+    async def take_down(self, channel_id: int, message_id: int) -> bool: ...
+
+    async def posted(self, key: str) -> tuple[int, int] | None: ...
 
     async def dm_closed(self, user_id: int) -> bool: ...
 

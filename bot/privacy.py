@@ -1,10 +1,10 @@
 """Members' data rights: what Haven keeps (`/my privacy`), a full export (`/my data`), and
 deletion that really deletes (`/my forget`).
 
-Every table that holds rows about a member is listed in `PERSONAL_DATA` with the condition that
-finds that member's rows in one server. Export and forget both walk this list, so a new feature
-plugs in by adding its tables here — and `tests/test_architecture.py` fails if a table with a
-`user_id` column is missing from it.
+Every table that holds rows about a member is declared by the feature that owns it
+(`Features.data`, see `bot/features.py`) with the condition that finds that member's rows in one
+server. Export and forget both walk that list, so a new feature plugs in by declaring its tables
+— and `tests/test_architecture.py` fails if a table with a member column is left out.
 """
 
 from __future__ import annotations
@@ -14,59 +14,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.db import Database
+from bot.features import Features
 from bot.guilds import GuildConfig
+from bot.outgoing import Sender
+from bot.routes import Route
 from bot.timeutil import Clock, to_db, utcnow
 
-DELIVERY_RECORD_DAYS = 30
-CLOSED_DM_DAYS = 7
-
-_IN_SERVER = "guild_id = :guild AND user_id = :user"
+FORGET = Route("forget:yes")
+KEEP = Route("forget:no")
 
 
 @dataclass(frozen=True)
-class PersonalData:
-    table: str
-    description: str
-    where: str = _IN_SERVER  # named parameters :guild and :user
-
-
-PERSONAL_DATA: tuple[PersonalData, ...] = (
-    PersonalData("member_profile", "Your settings here: time zone, quiet hours, pause."),
-    PersonalData("checkins", "Your check-ins: feeling, capacity, note, who you shared with."),
-    PersonalData("checkin_reminders", "Your check-in reminder: time and days."),
-    PersonalData(
-        "checkin_noticing", "Gentle noticing: how many quiet days before your buddy hears."
-    ),
-    PersonalData("member_notices", "Messages waiting to be shown to you."),
-    PersonalData("outbox", "Things scheduled for you: reminders and noticing checks."),
-    PersonalData(
-        "deliveries",
-        "Records that Haven sent you (or posted about you) a message, and whether it arrived. "
-        "They never hold the message text.",
-    ),
-    PersonalData(
-        "buddy_members",
-        "Your buddy pairings in this server.",
-        where="user_id = :user AND pair_id IN (SELECT id FROM buddy_pairs WHERE guild_id = :guild)",
-    ),
-    PersonalData(
-        "closed_dms",
-        "Whether your DMs refused Haven recently (shared by every server, so it is removed too).",
-        where="user_id = :user",
-    ),
-)
+class Forgotten:
+    rows: int
+    posts_taken_down: int
+    posts_left: int  # Haven could not delete these (e.g. it lost access to the channel)
 
 
 class Privacy:
-    def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, sender: Sender, features: Features, *, clock: Clock = utcnow
+    ) -> None:
         self._db = db
+        self._sender = sender
+        self._features = features
         self._clock = clock
 
     async def export(self, guild_id: int, user_id: int) -> bytes:
         """Everything Haven keeps about the member in this server, as readable JSON."""
         params = {"guild": guild_id, "user": user_id}
         tables: dict[str, Any] = {}
-        for item in PERSONAL_DATA:
+        for item in self._features.personal_data:
             rows = await self._db.fetchall(f"SELECT * FROM {item.table} WHERE {item.where}", params)
             tables[item.table] = {
                 "what": item.description,
@@ -84,19 +62,29 @@ class Privacy:
         }
         return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
 
-    async def forget(self, guild_id: int, user_id: int) -> int:
-        """Delete every row about the member in this server; returns how many went.
+    async def forget(self, guild_id: int, user_id: int) -> Forgotten:
+        """Take down Haven's posts about the member, then delete every row about them here.
 
+        Their named shares (in the channel, a buddy thread or a buddy's DMs) and any notice
+        naming them are deleted from Discord first, found through the delivery records. Then
         `secure_delete` zeroes the freed bytes in the database file, and the checkpoint folds
         and truncates the write-ahead log, so the text is gone from disk, not just hidden.
         """
         params = {"guild": guild_id, "user": user_id}
+        posts = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM deliveries WHERE guild_id = :guild"
+            " AND about_id = :user AND state = 'sent' AND message_id IS NOT NULL",
+            params,
+        )
+        down = 0
+        for post in posts:
+            down += await self._sender.take_down(post["channel_id"], post["message_id"])
         removed = 0
         async with self._db.transaction() as tx:
-            for item in PERSONAL_DATA:
+            for item in self._features.personal_data:
                 removed += await tx.execute(f"DELETE FROM {item.table} WHERE {item.where}", params)
         await self._db.checkpoint()
-        return removed
+        return Forgotten(removed, down, len(posts) - down)
 
 
 def _readable(row: dict[str, Any]) -> dict[str, Any]:
@@ -111,34 +99,29 @@ def _readable(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def privacy_statement(config: GuildConfig) -> list[tuple[str, str]]:
+def privacy_statement(config: GuildConfig, features: Features) -> list[tuple[str, str]]:
     """(heading, text) sections; true for this server's settings, in Haven's own words."""
+    lines = {
+        section: "\n".join(
+            line(config) for where, line in features.privacy_lines if where == section
+        )
+        for section in ("keep", "see", "choices")
+    }
     return [
-        (
-            "What I keep about you in this server",
-            "• **Your check-ins**: feeling, capacity, note, and who you shared each with. "
-            f"This server keeps them **{config.retention_days} days**, then I delete them.\n"
-            "• **Your settings**: time zone, quiet hours, pause, reminder time, and gentle "
-            "noticing if you turned it on.\n"
-            "• **Delivery records**: that I sent you (or posted about you) a message, when, and "
-            f"whether it arrived — never its text. Kept {DELIVERY_RECORD_DAYS} days.\n"
-            "• **Whether your DMs are closed to me**, so I don't keep knocking. Kept "
-            f"{CLOSED_DM_DAYS} days, or until you turn on something that DMs you.",
-        ),
+        ("What I keep about you in this server", lines["keep"]),
         (
             "Who can see it",
             "Only you, through my commands. Moderators can't read private check-ins: they see "
-            "counts and server settings only. A check-in you share goes only where you chose; "
-            "an anonymous one carries nothing that identifies you, and I keep no link from the "
-            "post back to you. If you ask for a reach-out, moderators see only that you asked.\n"
-            "The people who host Haven can technically open its database file; this community "
-            "asks them not to, and nothing in Haven shows it to them.",
+            "counts and server settings only, never one member's settings or answers.\n"
+            + lines["see"]
+            + "\nThe people who host Haven can technically open its database file; this "
+            "community asks them not to, and nothing in Haven shows it to them.",
         ),
         (
             "Your choices",
             "`/my data` sends you everything I keep about you here, as a file. `/my forget` "
-            "deletes all of it for good (it asks first). `/my pause` rests every DM; "
-            "`/my quiet-hours` keeps your nights quiet.",
+            "deletes all of it for good (it asks first) and takes down my posts of check-ins "
+            "you shared with your name.\n" + lines["choices"],
         ),
         (
             "What I never do",

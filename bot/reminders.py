@@ -4,7 +4,8 @@ Never during their quiet hours (a reminder that would land there waits for the q
 end), never while they are paused (the next one is the first after the pause), and correct
 across DST because each occurrence is computed from the local rule with zoneinfo. If three DMs
 in a row cannot reach them (DMs closed), the reminder switches itself off and they are told
-the next time they use any command — Haven does not keep knocking on a closed door.
+the next time they use any command — Haven does not keep knocking on a closed door. The
+life-cycle (plan, replan, start-up, missed, next after a run) is `bot.recurrence`'s.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from bot.db import Database
+from bot.checkins import OPEN_FROM_DM
+from bot.db import Database, Row
+from bot.dm_stops import DmKind, DmStops
+from bot.features import Features
 from bot.guilds import Guilds
 from bot.inputs import parse_time
 from bot.members import Members
 from bot.notices import Notices
 from bot.outgoing import Card, Delivered, Outgoing, Sender
-from bot.prompts import checkin_button, daily_occurrences, weekdays_for
+from bot.prompts import checkin_button
+from bot.recurrence import RecurringRules, adjusted, daily_occurrences, weekdays_for
+from bot.routes import Routes
 from bot.scheduler import Job, Occurrence, Retry, Scheduler
-from bot.timeutil import Clock, defer_past_quiet, format_hhmm, from_db, parse_hhmm, to_db, utcnow
+from bot.timeutil import Clock, defer_past_quiet, format_hhmm, parse_hhmm, to_db, utcnow
 
 KIND = "checkin-reminder"
 MAX_FAILED_IN_A_ROW = 3
 LATE_BY_AT_MOST = timedelta(hours=2)
+_COLUMNS = "guild_id, user_id, at_time, days"
 
 SWITCHED_OFF_NOTICE = (
     "I've turned off your check-in reminders here: three DMs in a row couldn't reach you, "
@@ -41,8 +48,12 @@ class ReminderRule:
     at: time
     days: str
 
+    @classmethod
+    def from_row(cls, row: Row) -> ReminderRule:
+        return cls(row["guild_id"], row["user_id"], parse_hhmm(row["at_time"]), row["days"])
 
-class Reminders:
+
+class Reminders(RecurringRules[ReminderRule]):
     def __init__(
         self,
         db: Database,
@@ -51,126 +62,122 @@ class Reminders:
         scheduler: Scheduler,
         notices: Notices,
         sender: Sender,
+        routes: Routes,
+        dm_stops: DmStops,
         *,
         clock: Clock = utcnow,
     ) -> None:
+        super().__init__(KIND, scheduler, clock=clock, off_note="skipped: reminders are off")
         self._db = db
+        self._routes = routes
         self._members = members
-        self._scheduler = scheduler
         self._notices = notices
         self._sender = sender
-        self._clock = clock
-        scheduler.register(KIND, self._run, on_missed=self._replan_missed)
-        members.on_change(self.replan)
+        members.on_change(self._profile_changed)
+        members.on_left(self.off)
         guilds.on_change(self._config_changed)
+        dm_stops.declare(
+            DmKind(
+                KIND,
+                stop_label="Stop these reminders",
+                stopped="Done — your check-in reminders from this server are off. "
+                "`/my reminder` there turns them on again, whenever you like.",
+                on_stop=self.off,
+            )
+        )
+
+    def contribute(self, features: Features) -> None:
+        self.declare(features, None)  # one member's: counted below, never listed
+        features.count(
+            "members with a check-in reminder",
+            "SELECT count(*) FROM checkin_reminders WHERE guild_id = :guild",
+        )
+        features.data("checkin_reminders", "Your check-in reminder: time and days.")
+        features.privacy(
+            "keep", "• **Your check-in reminder**, if you turned it on: its time and days."
+        )
 
     async def rule(self, guild_id: int, user_id: int) -> ReminderRule | None:
         row = await self._db.fetchone(
-            "SELECT at_time, days FROM checkin_reminders WHERE guild_id = ? AND user_id = ?",
+            f"SELECT {_COLUMNS} FROM checkin_reminders WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
         )
-        if row is None:
-            return None
-        return ReminderRule(guild_id, user_id, parse_hhmm(row["at_time"]), row["days"])
+        return None if row is None else ReminderRule.from_row(row)
 
     async def set(self, guild_id: int, user_id: int, at: str, days: str) -> datetime | None:
         """Turn the reminder on (or change it); returns when the next one arrives."""
-        at_time = parse_time(at)
+        rule = ReminderRule(guild_id, user_id, parse_time(at), days)
         weekdays_for(days)
         await self._db.execute(
             "INSERT INTO checkin_reminders (guild_id, user_id, at_time, days, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
             " at_time = excluded.at_time, days = excluded.days, failed_in_a_row = 0,"
             " updated_at = excluded.updated_at",
-            (guild_id, user_id, format_hhmm(at_time), days, to_db(self._clock())),
+            (guild_id, user_id, format_hhmm(rule.at), days, to_db(self._clock())),
         )
         # Opting in again is the moment to try their DMs again.
         await self._sender.reopen_dm(user_id)
-        return await self.replan(guild_id, user_id)
+        return await self.replan(rule)
 
     async def off(self, guild_id: int, user_id: int) -> bool:
-        removed = await self._db.execute(
-            "DELETE FROM checkin_reminders WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        row = await self._db.fetchone(
+            "DELETE FROM checkin_reminders WHERE guild_id = ? AND user_id = ?"
+            f" RETURNING {_COLUMNS}",
+            (guild_id, user_id),
         )
-        await self._scheduler.cancel(kind=KIND, guild_id=guild_id, user_id=user_id)
-        return bool(removed)
+        if row is None:
+            return False
+        await self.cancel(ReminderRule.from_row(row))
+        return True
 
-    async def replan(self, guild_id: int, user_id: int) -> datetime | None:
-        """Re-plan after any change to the rule, zone, quiet hours or pause."""
-        await self._scheduler.cancel(kind=KIND, guild_id=guild_id, user_id=user_id)
+    async def next_due(self, guild_id: int, user_id: int) -> datetime | None:
+        jobs = await self._scheduler.pending(guild_id=guild_id, kind=KIND, user_id=user_id)
+        return jobs[0].due_at if jobs else None
+
+    async def _profile_changed(self, guild_id: int, user_id: int) -> None:
+        """A new zone, quiet hours or pause: plan the reminder again."""
         rule = await self.rule(guild_id, user_id)
-        return await self._plan(rule, self._clock()) if rule else None
+        if rule is not None:
+            await self.replan(rule)
 
     async def _config_changed(self, guild_id: int, changed: frozenset[str]) -> None:
         """Members without their own zone follow the server's; re-plan when it moves."""
         if "timezone" not in changed:
             return
         for row in await self._db.fetchall(
-            "SELECT user_id FROM checkin_reminders WHERE guild_id = ?", (guild_id,)
+            f"SELECT {_COLUMNS} FROM checkin_reminders WHERE guild_id = ?", (guild_id,)
         ):
-            await self.replan(guild_id, row["user_id"])
+            await self.replan(ReminderRule.from_row(row))
 
-    async def _replan_missed(self, missed: Job) -> None:
-        assert missed.guild_id is not None and missed.user_id is not None
-        rule = await self.rule(missed.guild_id, missed.user_id)
-        if rule is not None:
-            await self._plan(rule, self._clock())
+    # --- the recurring rule ----------------------------------------------------------------
 
-    async def ensure_all(self) -> None:
-        now = self._clock()
-        for row in await self._db.fetchall("SELECT guild_id, user_id FROM checkin_reminders"):
-            rule = await self.rule(row["guild_id"], row["user_id"])
-            if rule is not None:
-                await self._plan(rule, now)
+    async def rule_for(self, job: Job) -> ReminderRule | None:
+        assert job.guild_id is not None and job.user_id is not None
+        return await self.rule(job.guild_id, job.user_id)
 
-    async def next_due(self, guild_id: int, user_id: int) -> datetime | None:
-        jobs = await self._scheduler.pending(guild_id=guild_id, kind=KIND, user_id=user_id)
-        return jobs[0].due_at if jobs else None
+    async def all_rules(self) -> list[ReminderRule]:
+        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM checkin_reminders")
+        return [ReminderRule.from_row(row) for row in rows]
 
-    async def _plan(self, rule: ReminderRule, after: datetime) -> datetime | None:
-        occ = await self._scheduler.schedule_next(
-            KIND,
-            await self._occurrences(rule, after),
-            guild_id=rule.guild_id,
-            user_id=rule.user_id,
-        )
-        return occ.due if occ else None
-
-    async def _occurrences(self, rule: ReminderRule, after: datetime) -> Iterator[Occurrence]:
+    async def occurrences(self, rule: ReminderRule, after: datetime) -> Iterator[Occurrence]:
+        """The daily rule, after any pause, each moved out of quiet hours and allowed to run
+        at most two hours late."""
         profile = await self._members.profile(rule.guild_id, rule.user_id)
-        zone = await self._members.zone_for(rule.guild_id, rule.user_id)
+        zone = profile.zone
         if profile.paused_until is not None:
             after = max(after, profile.paused_until)  # the first one after the pause ends
+        quiet_start, quiet_end = profile.quiet_start, profile.quiet_end
+
+        def restful(occ: Occurrence) -> Occurrence:
+            due = occ.due
+            if quiet_start is not None and quiet_end is not None:
+                due = defer_past_quiet(due, zone, quiet_start, quiet_end)
+            return adjusted(occ, due, due + LATE_BY_AT_MOST)
+
         prefix = f"{KIND}:{rule.guild_id}:{rule.user_id}"
+        return map(restful, daily_occurrences(prefix, after, rule.at, zone, rule.days))
 
-        def adjusted() -> Iterator[Occurrence]:
-            for occ in daily_occurrences(prefix, after, rule.at, zone, rule.days):
-                due = occ.due
-                if profile.quiet_start is not None and profile.quiet_end is not None:
-                    due = defer_past_quiet(due, zone, profile.quiet_start, profile.quiet_end)
-                yield Occurrence(occ.key, due, due + LATE_BY_AT_MOST, {"rule_due": to_db(occ.due)})
-
-        return adjusted()
-
-    async def _run(self, job: Job) -> str:
-        assert job.guild_id is not None and job.user_id is not None
-        rule = await self.rule(job.guild_id, job.user_id)
-        if rule is None:
-            return "skipped: reminders are off"
-        try:
-            return await self._remind(rule, job)
-        finally:
-            if await self.rule(job.guild_id, job.user_id) is not None:
-                await self._plan(rule, from_db(job.payload["rule_due"]))
-
-    async def _remind(self, rule: ReminderRule, job: Job) -> str:
-        now = self._clock()
-        profile = await self._members.profile(rule.guild_id, rule.user_id)
-        zone = await self._members.zone_for(rule.guild_id, rule.user_id)
-        if profile.paused_at(now):
-            return "skipped: paused"
-        if profile.quiet_at(now, zone):
-            return "skipped: quiet hours"  # running late after downtime; never wake them
+    async def when_due(self, rule: ReminderRule, job: Job) -> str:
         server = self._sender.guild_name(rule.guild_id)
         message = Outgoing(
             cards=(
@@ -180,19 +187,27 @@ class Reminders:
                         "How are you, really? You're welcome to check in — or simply notice "
                         "how you are, and let that be enough."
                     ),
-                    footer=f"From {server}. /my reminder-off there stops these; /my pause rests.",
+                    footer=f"From {server}. /my pause there rests every DM for a while.",
                     colour=0xA8C3B8,
                 ),
             ),
-            buttons=(checkin_button(rule.guild_id),),
+            buttons=(
+                checkin_button(
+                    self._routes.custom_id(OPEN_FROM_DM, rule.user_id, guild=rule.guild_id)
+                ),
+            ),
         )
+        # The delivery gate holds it back while they rest (pause, quiet hours — a reminder
+        # running late after downtime never wakes them) and adds the "stop these" button.
         result = await self._sender.to_member(
-            job.key, rule.user_id, message, guild_id=rule.guild_id
+            job.key, rule.user_id, message, guild_id=rule.guild_id, kind=KIND
         )
         if result is Delivered.FAILED:
             raise Retry(timedelta(minutes=10), "Discord did not accept the DM")
-        if result in (Delivered.DM_CLOSED, Delivered.NO_ACCESS):
+        if result is Delivered.DM_CLOSED:
             return await self._count_failure(rule)
+        if not result.ok:
+            return f"skipped: {result.value}"
         await self._db.execute(
             "UPDATE checkin_reminders SET failed_in_a_row = 0 WHERE guild_id = ? AND user_id = ?",
             (rule.guild_id, rule.user_id),

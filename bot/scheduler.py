@@ -32,6 +32,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.db import Database, Row
+from bot.features import Features
+from bot.retention import OUTBOX_HISTORY_DAYS
 from bot.timeutil import Clock, from_db, to_db, utcnow
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,10 @@ class Scheduler:
         self._armed_for: datetime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self._handlers)
+
     def register(self, kind: str, handler: Handler, *, on_missed: Missed | None = None) -> None:
         """Route due jobs of `kind` to `handler`.
 
@@ -134,6 +140,18 @@ class Scheduler:
         self._handlers[kind] = handler
         if on_missed is not None:
             self._on_missed[kind] = on_missed
+
+    def contribute(self, features: Features) -> None:
+        features.data("outbox", "Things scheduled for you: reminders and noticing checks.")
+        features.purge("scheduler history", self._purge_history)
+
+    async def _purge_history(self, now: datetime) -> int:
+        cutoff = to_db(now - timedelta(days=OUTBOX_HISTORY_DAYS))
+        return await self._db.execute(
+            "DELETE FROM outbox WHERE state != 'pending' AND state != 'running'"
+            " AND coalesce(finished_at, due_at) < ?",
+            (cutoff,),
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -222,6 +240,14 @@ class Scheduler:
             params.append(user_id)
         return await self._db.execute(sql, params)
 
+    async def cancel_guild(self, guild_id: int) -> int:
+        """Cancel every pending occurrence for a server (Haven was removed from it)."""
+        return await self._db.execute(
+            "UPDATE outbox SET state = 'cancelled', finished_at = ?"
+            " WHERE state = 'pending' AND guild_id = ?",
+            (to_db(self._clock()), guild_id),
+        )
+
     async def pending(
         self,
         *,
@@ -230,10 +256,17 @@ class Scheduler:
         user_id: int | None = None,
         limit: int = 5,
         with_global: bool = False,
+        server_wide: bool = False,
     ) -> list[Job]:
-        """The next pending occurrences for a server (and, if asked, Haven-wide), soonest first."""
+        """The next pending occurrences for a server (and, if asked, Haven-wide), soonest first.
+
+        `server_wide` leaves out work for one member (a reminder, a nudge): moderators see
+        the server's schedule, never an individual's.
+        """
         scope = "(guild_id = ? OR guild_id IS NULL)" if with_global else "guild_id = ?"
         sql = f"SELECT * FROM outbox WHERE state = 'pending' AND {scope}"
+        if server_wide:
+            sql += " AND user_id IS NULL"
         params: list[Any] = [guild_id]
         if kind is not None:
             sql += " AND kind = ?"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.db import Database
+from bot.features import Features
 from bot.guilds import GuildConfig, Guilds
 from bot.scheduler import Job, Scheduler
 from bot.timeutil import Clock, to_db, utcnow
@@ -12,6 +13,8 @@ from bot.timeutil import Clock, to_db, utcnow
 
 @dataclass(frozen=True)
 class StatusReport:
+    """Server-wide only: moderators see how Haven is used, never one member's settings."""
+
     config: GuildConfig
     next_runs: list[Job]
     counts: list[tuple[str, int]]
@@ -19,30 +22,30 @@ class StatusReport:
 
 class Status:
     def __init__(
-        self, db: Database, guilds: Guilds, scheduler: Scheduler, *, clock: Clock = utcnow
+        self,
+        db: Database,
+        guilds: Guilds,
+        scheduler: Scheduler,
+        features: Features,
+        *,
+        clock: Clock = utcnow,
     ) -> None:
         self._db = db
         self._clock = clock
         self._guilds = guilds
         self._scheduler = scheduler
-        # label → a COUNT query using :guild (and :now if it needs the time); features add theirs.
-        self._counts: dict[str, str] = {
-            "members with a Haven profile": (
-                "SELECT count(*) FROM member_profile WHERE guild_id = :guild"
-            ),
-        }
-
-    def add_count(self, label: str, sql: str) -> None:
-        self._counts[label] = sql
+        self._features = features
 
     async def report(self, guild_id: int) -> StatusReport:
         params = {"guild": guild_id, "now": to_db(self._clock())}
         counts = [
             (label, int(await self._db.fetchval(sql, params)))
-            for label, sql in self._counts.items()
+            for label, sql in self._features.counts.items()
         ]
         return StatusReport(
             config=await self._guilds.get(guild_id),
-            next_runs=await self._scheduler.pending(guild_id=guild_id, limit=5, with_global=True),
+            next_runs=await self._scheduler.pending(
+                guild_id=guild_id, limit=5, with_global=True, server_wide=True
+            ),
             counts=counts,
         )

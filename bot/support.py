@@ -10,13 +10,24 @@ import enum
 import random
 from dataclasses import dataclass
 
+from bot.distress import parse_extra_phrases
+from bot.features import Features
 from bot.guilds import Guilds
-from bot.outgoing import Card, Delivered, Outgoing, Sender
+from bot.messages import Card, Outgoing
+from bot.outgoing import Delivered, Sender
+from bot.routes import Route
 from bot.texts import Texts, plain
 from bot.timeutil import Clock, discord_timestamp, utcnow
 
 RESOURCES_FILE = "support_resources.md"
 GROUNDING_FILE = "grounding.txt"
+
+# "Ask a moderator to reach out": the first press says who will see it, the second sends it.
+# Both carry the server, signed for the member, so they work from a check-in made in a DM too.
+ASK = Route("support:ask", fields=(("guild", "id"),), signed=True)
+SEND = Route("support:send", fields=(("guild", "id"),), signed=True)
+NOT_NOW = Route("support:not-now")
+EDIT_RESOURCES = Route("support:resources", who="moderator")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,13 @@ class Support:
         self._sender = sender
         self._clock = clock
 
+    def contribute(self, features: Features) -> None:
+        features.privacy(
+            "see",
+            "If you ask for a reach-out, moderators see only that you asked — after I've told "
+            "you who will see it, and only if you confirm.",
+        )
+
     async def resources(self, guild_id: int | None) -> tuple[str, bool]:
         """The server's own resources text if it has one, else Haven's default."""
         if guild_id is not None:
@@ -56,10 +74,19 @@ class Support:
             text = ""
         return (await self._guilds.update(guild_id, resources=text)).resources
 
+    async def set_distress_phrases(self, guild_id: int, raw: str) -> tuple[str, ...]:
+        """Save the moderators' own words that show the support card privately."""
+        phrases = parse_extra_phrases(raw)
+        await self._guilds.update(guild_id, distress_phrases="\n".join(phrases) or None)
+        return phrases
+
     async def card(self, guild_id: int | None) -> SupportCard:
         resources, custom = await self.resources(guild_id)
         grounding = random.choice(self._texts.entries(GROUNDING_FILE))
         return SupportCard(resources, grounding, custom)
+
+    async def moderators_channel(self, guild_id: int) -> int | None:
+        return (await self._guilds.get(guild_id)).mod_channel_id
 
     async def ask_moderator(self, guild_id: int, user_id: int, display_name: str) -> ReachOut:
         """Tell the moderators' channel that this member would welcome someone reaching out."""
@@ -74,9 +101,8 @@ class Support:
                 Card(
                     title="🤍 A member would welcome a reach-out",
                     description=(
-                        f"**{plain(display_name, 80)}** (<@{user_id}>) asked through `/support` "
-                        "for a moderator to reach out. That is all they shared; Haven never "
-                        "passes on check-ins.\n\n"
+                        f"**{plain(display_name, 80)}** (<@{user_id}>) asked for someone to "
+                        "reach out. That is all they shared; Haven never passes on check-ins.\n\n"
                         "A gentle, no-pressure DM is a good start, for example: *“Hi, I saw you "
                         "asked for someone to reach out. I'm here if you'd like to talk — no "
                         f"rush.”*\n\nAsked {discord_timestamp(now, 'R')}."
@@ -85,7 +111,7 @@ class Support:
             )
         )
         result = await self._sender.to_channel(
-            key, config.mod_channel_id, notice, guild_id=guild_id, user_id=user_id
+            key, config.mod_channel_id, notice, guild_id=guild_id, about_id=user_id
         )
         if result is Delivered.SENT:
             return ReachOut.SENT

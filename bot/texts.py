@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.messages import shorten
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -41,7 +43,7 @@ _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*_~`|>#[]()-"})
 
 
 def plain(text: str, limit: int | None = None) -> str:
-    """User-supplied text made inert for Discord markdown (and optionally shortened)."""
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.translate(_MARKDOWN)
+    """User-supplied text made inert for Discord markdown, and then (optionally) shortened to
+    `limit` characters *including* the escapes, never splitting one."""
+    inert = text.translate(_MARKDOWN)
+    return inert if limit is None else shorten(inert, limit)

@@ -1,9 +1,11 @@
-"""Time zones, HH:MM parsing and wall-clock recurrence, computed with `zoneinfo` alone.
+"""Time zones, HH:MM parsing and the wall-clock primitives, computed with `zoneinfo` alone.
 
 Why not APScheduler's CronTrigger: on fall-back day it fires a 01:30 job twice in
 America/New_York, and it silently drops runs that were due while the bot was down. Every
-recurring thing in Haven is a *local wall-clock rule* (a time, some weekdays, an IANA zone);
-this module turns such a rule into the next UTC instant, and the outbox stores that instant.
+recurring thing in Haven is a *local wall-clock rule* (a time, some weekdays, an IANA zone).
+This module turns a wall time into UTC instants (`at_wall_time`, `next_wall_time`,
+`end_of_local_day`) and keeps quiet hours; `bot/recurrence.py` builds the rules on top (daily,
+every N weeks) and the life-cycle that plans their occurrences into the outbox.
 
 Conventions (decided once, used everywhere):
 - A wall time that does not exist (spring-forward gap) happens as many minutes after the

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.delivery import render_card
 from bot.errors import NeedsServer, UserError
+from bot.messages import Card, Outgoing, fit
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +27,20 @@ async def reply(
     interaction: discord.Interaction[Any],
     content: str | None = None,
     *,
-    embed: discord.Embed | None = None,
-    embeds: list[discord.Embed] | None = None,
+    cards: Sequence[Card] = (),
     view: discord.ui.View | None = None,
     file: discord.File | None = None,
     ephemeral: bool = True,
 ) -> None:
-    """Answer privately (by default), with mentions disabled by the client's default."""
-    all_embeds = ([embed] if embed else []) + (embeds or [])
+    """Answer privately (by default), with mentions disabled by the client's default.
+
+    Text and cards go through `bot.messages.fit`, so a reply fits Discord's limits whatever the
+    member wrote or the server configured.
+    """
+    message = fit(Outgoing(content=content, cards=tuple(cards)))
+    content = message.content
     kwargs: dict[str, Any] = {
-        "embeds": all_embeds or MISSING,
+        "embeds": [render_card(card) for card in message.cards] or MISSING,
         "view": view or MISSING,
         "file": file or MISSING,
         "ephemeral": ephemeral,

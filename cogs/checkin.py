@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,20 +11,29 @@ from discord.ext import commands
 from bot.checkins import (
     FEELINGS,
     NOTE_MAX,
+    OPEN,
+    OPEN_FROM_DM,
+    PICKER,
+    TAKE_BACK,
     CheckinInput,
     CheckinResult,
     ReachOut,
     Shared,
-    feeling_label,
+    checkin_line,
 )
+from bot.delivery import missing_permissions
+from bot.errors import BadInput
+from bot.messages import Card, Palette
+from bot.support import ASK
+from bot.timeutil import discord_timestamp, format_hhmm
+from cogs._components import Press, buttons_view, open_modal
 from cogs._replies import reply
-from cogs._views import HavenModal, guarded, guild_id_of
-from cogs.support import AskModeratorButton
+from cogs._views import DAY_CHOICES, DAY_WORDS, guild_id_of
+from cogs.support import ask_button
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
 
-CALM = discord.Colour(0xA8C3B8)
 
 SHARE_CHOICES = [
     app_commands.Choice(name="private — only me (default)", value="private"),
@@ -51,6 +59,14 @@ SHARED_LINES = {
     Shared.BUDDY_UNREACHABLE: (
         "I couldn't reach your buddy just now (their DMs may be closed), so it stayed private."
     ),
+    Shared.BUDDY_RESTING: (
+        "Your buddy is resting from DMs just now (a pause or quiet hours), so I kept this "
+        "private rather than send it while they're away."
+    ),
+    Shared.PACED: (
+        "You've shared a few times this hour, so I kept this one private — I pace shares so "
+        "the channel stays gentle for everyone. Your check-in is saved."
+    ),
 }
 
 REACH_LINES = {
@@ -67,60 +83,79 @@ REACH_LINES = {
 }
 
 
-def result_message(result: CheckinResult) -> tuple[list[discord.Embed], discord.ui.View | None]:
+def result_message(
+    result: CheckinResult, interaction: discord.Interaction[HavenBot]
+) -> tuple[list[Card], discord.ui.View | None]:
     """The private reply to a check-in: acknowledgement, where it went, and any support card."""
     checkin = result.checkin
-    lines = [feeling_label(checkin.feeling)]
-    if checkin.capacity is not None:
-        lines[0] += f" · capacity {checkin.capacity}/5"
-    if checkin.note:
-        lines.append("> " + checkin.note.replace("\n", "\n> "))
-    lines.append("")
-    lines.append(SHARED_LINES[result.shared])
+    lines = [checkin_line(checkin), "", SHARED_LINES[result.shared]]
+    if result.share_again_at is not None:
+        lines[-1] += f" You can share there again {discord_timestamp(result.share_again_at, 'R')}."
     if result.reach_out in REACH_LINES:
         lines.append(REACH_LINES[result.reach_out])
-    embeds = [
-        discord.Embed(title=result.acknowledgement, description="\n".join(lines), colour=CALM)
-    ]
+    cards = [Card(title=result.acknowledgement, description="\n".join(lines), colour=Palette.CALM)]
     if result.support_resources:
-        embeds.append(
-            discord.Embed(
+        cards.append(
+            Card(
                 title="You don't have to hold this alone",
-                description=result.support_resources,
-                colour=CALM,
-            ).set_footer(text="Shown only to you. Nothing was sent to anyone.")
+                description=(
+                    "Some words in your note made me want to make sure you have these. "
+                    "I may have read it wrong — if so, please just let this be.\n\n"
+                    + result.support_resources
+                ),
+                colour=Palette.SUPPORT,
+                footer="Only you can see this card. I checked your note here, on Haven, for "
+                "words like these; I haven't told anyone about it.",
+            )
         )
-    view = None
+    components = interaction.client.components
+    user_id = checkin.user_id
+    buttons: list[discord.ui.Button[Any]] = []
     if result.reach_out in (ReachOut.NO_BUDDY, ReachOut.BUDDY_UNREACHABLE) or (
         result.support_resources
     ):
-        view = discord.ui.View(timeout=None)
-        view.add_item(AskModeratorButton())
-    return embeds, view
+        buttons.append(ask_button(components.custom_id(ASK, user_id, guild=checkin.guild_id)))
+    if result.anonymous_post is not None:
+        channel_id, message_id = result.anonymous_post
+        buttons.append(
+            discord.ui.Button(
+                label="Take my anonymous post down",
+                style=discord.ButtonStyle.secondary,
+                custom_id=components.custom_id(
+                    TAKE_BACK, user_id, channel=channel_id, message=message_id
+                ),
+            )
+        )
+    return cards, buttons_view(*buttons) if buttons else None
 
 
 async def record_and_reply(
-    interaction: discord.Interaction[HavenBot], guild_id: int, given: CheckinInput
+    interaction: discord.Interaction[HavenBot],
+    guild_id: int,
+    display_name: str,
+    given: CheckinInput,
 ) -> None:
     """Save a check-in and answer privately; defers first when Haven must post or DM."""
     if given.share != "private" or given.reach_out:
         await interaction.response.defer(ephemeral=True, thinking=True)
-    user = interaction.user
     result = await interaction.client.services.checkins.record(
-        guild_id, user.id, user.display_name, given
+        guild_id, interaction.user.id, display_name, given
     )
-    embeds, view = result_message(result)
-    await reply(interaction, embeds=embeds, view=view)
+    cards, view = result_message(result, interaction)
+    await reply(interaction, cards=cards, view=view)
 
 
-class CheckinModal(HavenModal, title="Check in"):
-    """The picker: every /checkin field in one private form."""
+class CheckinModal(discord.ui.Modal, title="Check in"):
+    """The picker: every /checkin field in one private form.
 
-    def __init__(self, guild_id: int, given: dict[str, Any] | None = None) -> None:
-        super().__init__(timeout=900)
+    Its custom_id carries the server, signed for the member, so a submit is understood without
+    this object: after a restart or a long pause the typed note still arrives.
+    """
+
+    def __init__(self, custom_id: str, given: dict[str, Any] | None = None) -> None:
+        super().__init__(timeout=None, custom_id=custom_id)
         given = given or {}
-        self.guild_id = guild_id
-        self.feeling: discord.ui.Select[Any] = discord.ui.Select(
+        feeling: discord.ui.Select[Any] = discord.ui.Select(
             options=[
                 discord.SelectOption(label=label, value=value, emoji=emoji)
                 for value, (emoji, label) in FEELINGS.items()
@@ -128,7 +163,7 @@ class CheckinModal(HavenModal, title="Check in"):
             placeholder="Choose what fits, even roughly",
             custom_id="feeling",
         )
-        self.capacity: discord.ui.Select[Any] = discord.ui.Select(
+        capacity: discord.ui.Select[Any] = discord.ui.Select(
             options=[
                 discord.SelectOption(
                     label=f"{n} of 5", value=str(n), default=given.get("capacity") == n
@@ -139,7 +174,7 @@ class CheckinModal(HavenModal, title="Check in"):
             custom_id="capacity",
             required=False,
         )
-        self.note: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        note: discord.ui.TextInput[Any] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
             max_length=NOTE_MAX,
             required=False,
@@ -147,21 +182,21 @@ class CheckinModal(HavenModal, title="Check in"):
             placeholder="Anything you'd like to note, just for you unless you share it",
             custom_id="note",
         )
-        share = given.get("share", "private")
-        self.share: discord.ui.Select[Any] = discord.ui.Select(
+        chosen = given.get("share", "private")
+        share: discord.ui.Select[Any] = discord.ui.Select(
             options=[
                 discord.SelectOption(
                     label=choice.name.split(" — ")[0].capitalize(),
                     description=choice.name.split(" — ")[1],
                     value=choice.value,
-                    default=choice.value == share,
+                    default=choice.value == chosen,
                 )
                 for choice in SHARE_CHOICES
             ],
             custom_id="share",
         )
         reach = bool(given.get("reach_out"))
-        self.reach_out: discord.ui.Select[Any] = discord.ui.Select(
+        reach_out: discord.ui.Select[Any] = discord.ui.Select(
             options=[
                 discord.SelectOption(label="No, thank you", value="no", default=not reach),
                 discord.SelectOption(
@@ -171,57 +206,110 @@ class CheckinModal(HavenModal, title="Check in"):
             custom_id="reach_out",
         )
         for text, component in (
-            ("How are you?", self.feeling),
-            ("Capacity today (optional)", self.capacity),
-            ("A note (optional)", self.note),
-            ("Who sees this?", self.share),
-            ("Would a kind word help today?", self.reach_out),
+            ("How are you?", feeling),
+            ("Capacity today (optional)", capacity),
+            ("A note (optional)", note),
+            ("Who sees this?", share),
+            ("Would a kind word help today?", reach_out),
         ):
             self.add_item(discord.ui.Label(text=text, component=component))
 
-    async def on_submit(self, interaction: discord.Interaction[HavenBot]) -> None:  # type: ignore[override]
-        capacity = self.capacity.values[0] if self.capacity.values else None
-        given = CheckinInput(
-            feeling=self.feeling.values[0],
-            capacity=int(capacity) if capacity else None,
-            note=self.note.value,
-            share=self.share.values[0] if self.share.values else "private",
-            reach_out=(self.reach_out.values or ["no"])[0] == "yes",
-        )
-        await record_and_reply(interaction, self.guild_id, given)
+
+def picker(interaction: discord.Interaction[HavenBot], guild_id: int, **given: Any) -> CheckinModal:
+    custom_id = interaction.client.components.custom_id(PICKER, interaction.user.id, guild=guild_id)
+    return CheckinModal(custom_id, given)
 
 
-class CheckinButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"haven:checkin:open:(?P<guild>\d+)"
-):
-    """The "Check in" button on prompts and reminder DMs: opens the picker, even after restarts."""
+async def open_picker(press: Press) -> None:
+    """The "Check in" button on prompts and reminder DMs."""
+    await open_modal(press.interaction, picker(press.interaction, press.guild_id))
 
-    def __init__(self, guild_id: int) -> None:
-        self.guild_id = guild_id
-        super().__init__(
-            discord.ui.Button(
-                label="Check in",
-                emoji="🌿",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"haven:checkin:open:{guild_id}",
+
+async def picker_submitted(press: Press) -> None:
+    capacity = press.choice("capacity")
+    given = CheckinInput(
+        feeling=press.choice("feeling") or "",
+        capacity=int(capacity) if capacity and capacity.isdigit() else None,
+        note=press.text("note"),
+        share=press.choice("share") or "private",
+        reach_out=press.choice("reach_out") == "yes",
+    )
+    await record_and_reply(press.interaction, press.guild_id, press.display_name, given)
+
+
+async def take_back(press: Press) -> None:
+    """The author takes their anonymous post down (the signed button proves it is theirs)."""
+    gone = await press.interaction.client.services.checkins.take_back(
+        press.value("channel"), press.value("message")
+    )
+    await reply(
+        press.interaction,
+        "Done — your anonymous post is down. Your check-in is still saved, just for you."
+        if gone
+        else "I couldn't take it down just now (I may have lost access to that channel). "
+        "A moderator can remove it; they won't learn it was yours unless you tell them.",
+    )
+
+
+class CheckinModeration(commands.Cog):
+    """`/haven prompt` and `/haven prompt-off`, mixed into the `/haven` group (cogs/haven.py)."""
+
+    bot: HavenBot
+
+    @app_commands.command(name="prompt")
+    @app_commands.describe(
+        time="When to post, in the server's time zone, 24-hour like 09:00",
+        days="Which days (default every day)",
+        channel="Where to post (default: the check-in channel)",
+    )
+    @app_commands.choices(days=DAY_CHOICES)
+    async def prompt(
+        self,
+        interaction: discord.Interaction[HavenBot],
+        time: str,
+        days: str = "every-day",
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Post a gentle daily check-in prompt with a "Check in" button."""
+        guild_id = guild_id_of(interaction)
+        services = self.bot.services
+        config = await services.guilds.get(guild_id)
+        channel_id = channel.id if channel else config.checkin_channel_id
+        if channel_id is None:
+            raise BadInput(
+                "Where should the prompt go? Choose a `channel:`, or set a check-in channel "
+                "first with `/haven setup checkin_channel:`."
             )
+        rule, next_due = await services.prompts.set(
+            guild_id, time, days, channel.id if channel else None
         )
+        text = (
+            f"The daily check-in prompt will be posted in <#{channel_id}> at "
+            f"**{format_hhmm(rule.at)}** ({config.timezone}), {DAY_WORDS[days]}."
+        )
+        if next_due:
+            text += f" The next one: {discord_timestamp(next_due, 'F')}."
+        assert interaction.guild is not None
+        target = interaction.guild.get_channel(channel_id)
+        if isinstance(target, discord.abc.GuildChannel):
+            missing = missing_permissions(target, embeds=True)
+            if missing:
+                text += (
+                    f"\n⚠️ I can't post there yet — I'm missing **{', '.join(missing)}**. "
+                    "I've saved it; give my role that permission and the prompt will appear."
+                )
+        await reply(interaction, text)
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> CheckinButton:
-        return cls(int(match["guild"]))
-
-    async def callback(self, interaction: discord.Interaction[HavenBot]) -> None:  # type: ignore[override]
-        await guarded(interaction, self._open(interaction))
-
-    async def _open(self, interaction: discord.Interaction[HavenBot]) -> None:
-        await interaction.response.send_modal(CheckinModal(self.guild_id))
+    @app_commands.command(name="prompt-off")
+    async def prompt_off(self, interaction: discord.Interaction[HavenBot]) -> None:
+        """Stop the daily check-in prompt."""
+        was_on = await self.bot.services.prompts.off(guild_id_of(interaction))
+        await reply(
+            interaction,
+            "The daily check-in prompt is off. `/haven prompt` starts it again."
+            if was_on
+            else "There was no daily prompt to stop.",
+        )
 
 
 class CheckinCog(commands.Cog):
@@ -256,14 +344,30 @@ class CheckinCog(commands.Cog):
         """Say how you are — privately unless you choose to share."""
         guild_id = guild_id_of(interaction)
         if feeling is None:
-            given = {"capacity": capacity, "note": note, "share": share, "reach_out": reach_out}
-            await interaction.response.send_modal(CheckinModal(guild_id, given))
+            modal = picker(
+                interaction,
+                guild_id,
+                capacity=capacity,
+                note=note,
+                share=share,
+                reach_out=reach_out,
+            )
+            await open_modal(interaction, modal)
             return
         await record_and_reply(
-            interaction, guild_id, CheckinInput(feeling, capacity, note, share, reach_out)
+            interaction,
+            guild_id,
+            interaction.user.display_name,
+            CheckinInput(feeling, capacity, note, share, reach_out),
         )
 
 
 async def setup(bot: HavenBot) -> None:
-    bot.add_dynamic_items(CheckinButton)
+    for route, handler in (
+        (OPEN, open_picker),
+        (OPEN_FROM_DM, open_picker),
+        (PICKER, picker_submitted),
+        (TAKE_BACK, take_back),
+    ):
+        bot.components.handle(route, handler)
     await bot.add_cog(CheckinCog(bot))

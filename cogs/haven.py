@@ -10,15 +10,21 @@ from discord.ext import commands
 
 from bot.delivery import missing_permissions
 from bot.errors import BadInput
-from bot.guilds import RESOURCES_MAX, GuildConfig
-from bot.timeutil import discord_timestamp, format_hhmm
+from bot.guilds import GuildConfig
+from bot.messages import Card, Field, Palette
+from bot.routes import Route
+from bot.timeutil import discord_timestamp
+from cogs._components import Press, buttons_view
 from cogs._replies import reply
-from cogs._views import DAY_CHOICES, DAY_WORDS, HavenModal, guild_id_of, zone_choices
+from cogs._views import guild_id_of, zone_choices
+from cogs.checkin import CheckinModeration
+from cogs.support import SupportModeration
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
 
-STEADY = discord.Colour(0x6C8EAD)
+
+CONFIRM_MOD_CHANNEL = Route("haven:mod-channel", fields=(("channel", "id"),), who="moderator")
 
 # (config attribute, label, what is lost without it, needs private threads)
 CHANNELS = (
@@ -28,34 +34,43 @@ CHANNELS = (
     ("mod_channel_id", "Moderators' channel", "/support can't pass on reach-out requests", False),
 )
 
-JOB_LABELS = {
-    "maintenance": "Daily privacy tidy-up",
-    "checkin-prompt": "Daily check-in prompt",
-    "checkin-reminder": "A member's check-in reminder",
-    "noticing": "A gentle-noticing check",
-}
 
-
-def configuration_embed(config: GuildConfig, title: str) -> discord.Embed:
-    embed = discord.Embed(title=title, colour=STEADY)
-    for attr, label, without, _ in CHANNELS:
-        channel_id = getattr(config, attr)
-        embed.add_field(
-            name=label,
-            value=f"<#{channel_id}>" if channel_id else f"not set — {without}",
-            inline=False,
-        )
+def configuration_card(config: GuildConfig, title: str, *extra: Field) -> Card:
+    fields = [
+        Field(label, f"<#{channel_id}>" if channel_id else f"not set — {without}")
+        for attr, label, without, _ in CHANNELS
+        for channel_id in [getattr(config, attr)]
+    ]
     role = f"<@&{config.host_role_id}>" if config.host_role_id else "not set"
     resources = (
         f"this server's own ({len(config.resources)} characters)"
         if config.resources
-        else "Haven's default — `/haven resources` to write your own"
+        else "Haven's general resources — `/haven resources` to write your own"
     )
-    embed.add_field(name="Host role", value=role, inline=True)
-    embed.add_field(name="Time zone", value=config.timezone, inline=True)
-    embed.add_field(name="Check-in retention", value=f"{config.retention_days} days", inline=True)
-    embed.add_field(name="Support resources", value=resources, inline=False)
-    return embed
+    fields += [
+        Field("Host role", role, inline=True),
+        Field("Time zone", config.timezone, inline=True),
+        Field("Check-in retention", f"{config.retention_days} days", inline=True),
+        Field("Support resources", resources),
+    ]
+    return Card("", title=title, colour=Palette.STEADY, fields=(*fields, *extra))
+
+
+def seen_by_non_moderators(channel: discord.abc.GuildChannel) -> list[str]:
+    """Who without Manage Server can read `channel`: role names, or "specific members"."""
+    readers = []
+    for role in channel.guild.roles:
+        perms = role.permissions
+        if perms.manage_guild or perms.administrator or role.managed:  # managed: a bot's role
+            continue
+        if channel.permissions_for(role).view_channel:
+            readers.append("everyone" if role.is_default() else f"@{role.name}")
+    if any(
+        not isinstance(target, discord.Role) and overwrite.view_channel
+        for target, overwrite in channel.overwrites.items()
+    ):
+        readers.append("specific members")
+    return readers
 
 
 def channel_warnings(guild: discord.Guild, config: GuildConfig) -> list[str]:
@@ -81,8 +96,15 @@ def channel_warnings(guild: discord.Guild, config: GuildConfig) -> list[str]:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class HavenCog(
-    commands.GroupCog, group_name="haven", group_description="Set up Haven for this server"
+    CheckinModeration,
+    SupportModeration,
+    commands.GroupCog,
+    group_name="haven",
+    group_description="Set up Haven for this server",
 ):
+    """`/haven`: setup and status here; each pillar's moderator commands come from its mixin
+    (discord.py collects app commands from every base class)."""
+
     def __init__(self, bot: HavenBot) -> None:
         self.bot = bot
         super().__init__()
@@ -132,136 +154,87 @@ class HavenCog(
         changes = {key: value for key, value in given.items() if value is not None}
         if not changes:
             config = await guilds.get(guild_id)
-            await reply(interaction, embed=configuration_embed(config, "Haven's setup here"))
+            await reply(interaction, cards=[configuration_card(config, "Haven's setup here")])
             return
-        config = await guilds.update(guild_id, **changes)
-        embed = configuration_embed(config, "Saved — here's Haven's setup now")
+        readers = seen_by_non_moderators(mod_channel) if mod_channel else []
+        if readers:
+            # Reach-out requests name a member who is struggling: confirm before they go there.
+            del changes["mod_channel_id"]
+        config = await guilds.update(guild_id, **changes) if changes else await guilds.get(guild_id)
+        notes: list[Field] = []
+        view = None
+        if mod_channel and readers:
+            notes.append(
+                Field(
+                    "⚠️ Not saved yet: the moderators' channel",
+                    f"{mod_channel.mention} can be read by **{', '.join(readers)}**, not only "
+                    "moderators. Reach-out requests there name a member who asked for support. "
+                    "A private channel is kinder — or confirm if this is what you want.",
+                )
+            )
+            view = buttons_view(
+                discord.ui.Button(
+                    label=f"Use #{mod_channel.name[:60]} anyway",
+                    style=discord.ButtonStyle.danger,
+                    custom_id=self.bot.components.custom_id(
+                        CONFIRM_MOD_CHANNEL, channel=mod_channel.id
+                    ),
+                )
+            )
         assert interaction.guild is not None
         warnings = channel_warnings(interaction.guild, config)
         if warnings:
-            embed.add_field(
-                name="⚠️ Needs a moment of attention",
-                value="\n".join(warnings)
-                + "\nI've saved the channels anyway; give my role those permissions there and "
-                "I'll start posting.",
-                inline=False,
+            notes.append(
+                Field(
+                    "⚠️ Needs a moment of attention",
+                    "\n".join(warnings)
+                    + "\nI've saved the channels anyway; give my role those permissions there "
+                    "and I'll start posting.",
+                )
             )
-        await reply(interaction, embed=embed)
+        card = configuration_card(config, "Saved — here's Haven's setup now", *notes)
+        await reply(interaction, cards=[card], view=view)
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction[HavenBot]) -> None:
         """See Haven's setup, missing permissions, what's scheduled next, and counts."""
         guild_id = guild_id_of(interaction)
         report = await self.bot.services.status.report(guild_id)
-        embed = configuration_embed(report.config, "How Haven is doing here")
         assert interaction.guild is not None
         warnings = channel_warnings(interaction.guild, report.config)
-        embed.add_field(
-            name="Permissions",
-            value="\n".join(warnings) if warnings else "✅ I can post everywhere I'm set up to.",
-            inline=False,
-        )
+        labels = self.bot.services.features.job_labels
         upcoming = [
-            f"{JOB_LABELS.get(job.kind, job.kind)} — {discord_timestamp(job.due_at, 'R')}"
+            f"{labels.get(job.kind) or job.kind} — {discord_timestamp(job.due_at, 'R')}"
             for job in report.next_runs
         ]
-        embed.add_field(
-            name="Coming up", value="\n".join(upcoming) or "Nothing scheduled.", inline=False
+        card = configuration_card(
+            report.config,
+            "How Haven is doing here",
+            Field(
+                "Permissions",
+                "\n".join(warnings) if warnings else "✅ I can post everywhere I'm set up to.",
+            ),
+            Field("Coming up", "\n".join(upcoming) or "Nothing scheduled."),
+            Field("Counts", "\n".join(f"{label}: **{n}**" for label, n in report.counts)),
         )
-        embed.add_field(
-            name="Counts",
-            value="\n".join(f"{label}: **{n}**" for label, n in report.counts),
-            inline=False,
-        )
-        await reply(interaction, embed=embed)
+        await reply(interaction, cards=[card])
 
-    @app_commands.command(name="prompt")
-    @app_commands.describe(
-        time="When to post, in the server's time zone, 24-hour like 09:00",
-        days="Which days (default every day)",
-        channel="Where to post (default: the check-in channel)",
+
+async def mod_channel_confirmed(press: Press) -> None:
+    """A moderator chose a channel others can read for reach-out requests, knowingly."""
+    channel_id = press.value("channel")
+    guild = press.interaction.guild
+    if guild is None or guild.get_channel(channel_id) is None:
+        raise BadInput("I can't find that channel any more — choose it again with `/haven setup`.")
+    guilds = press.interaction.client.services.guilds
+    await guilds.update(press.guild_id, mod_channel_id=channel_id)
+    await reply(
+        press.interaction,
+        f"Saved: reach-out requests will go to <#{channel_id}>. You can change it anytime "
+        "with `/haven setup mod_channel:`.",
     )
-    @app_commands.choices(days=DAY_CHOICES)
-    async def prompt(
-        self,
-        interaction: discord.Interaction[HavenBot],
-        time: str,
-        days: str = "every-day",
-        channel: discord.TextChannel | None = None,
-    ) -> None:
-        """Post a gentle daily check-in prompt with a "Check in" button."""
-        guild_id = guild_id_of(interaction)
-        services = self.bot.services
-        config = await services.guilds.get(guild_id)
-        channel_id = channel.id if channel else config.checkin_channel_id
-        if channel_id is None:
-            raise BadInput(
-                "Where should the prompt go? Choose a `channel:`, or set a check-in channel "
-                "first with `/haven setup checkin_channel:`."
-            )
-        rule, next_due = await services.prompts.set(
-            guild_id, time, days, channel.id if channel else None
-        )
-        text = (
-            f"The daily check-in prompt will be posted in <#{channel_id}> at "
-            f"**{format_hhmm(rule.at)}** ({config.timezone}), {DAY_WORDS[days]}."
-        )
-        if next_due:
-            text += f" The next one: {discord_timestamp(next_due, 'F')}."
-        assert interaction.guild is not None
-        target = interaction.guild.get_channel(channel_id)
-        if isinstance(target, discord.abc.GuildChannel):
-            missing = missing_permissions(target, embeds=True)
-            if missing:
-                text += (
-                    f"\n⚠️ I can't post there yet — I'm missing **{', '.join(missing)}**. "
-                    "I've saved it; give my role that permission and the prompt will appear."
-                )
-        await reply(interaction, text)
-
-    @app_commands.command(name="prompt-off")
-    async def prompt_off(self, interaction: discord.Interaction[HavenBot]) -> None:
-        """Stop the daily check-in prompt."""
-        was_on = await self.bot.services.prompts.off(guild_id_of(interaction))
-        await reply(
-            interaction,
-            "The daily check-in prompt is off. `/haven prompt` starts it again."
-            if was_on
-            else "There was no daily prompt to stop.",
-        )
-
-    @app_commands.command(name="resources")
-    async def resources(self, interaction: discord.Interaction[HavenBot]) -> None:
-        """Edit the support resources /support shows (crisis lines, local services)."""
-        guild_id = guild_id_of(interaction)
-        current, _ = await self.bot.services.support.resources(guild_id)
-        await interaction.response.send_modal(ResourcesModal(self.bot, current))
-
-
-class ResourcesModal(HavenModal, title="Support resources"):
-    def __init__(self, bot: HavenBot, current: str) -> None:
-        super().__init__()
-        self.bot = bot
-        self.text: discord.ui.TextInput[ResourcesModal] = discord.ui.TextInput(
-            label="What /support shows members",
-            custom_id="resources",
-            style=discord.TextStyle.paragraph,
-            default=current[:RESOURCES_MAX],
-            max_length=RESOURCES_MAX,
-            required=False,
-            placeholder="Crisis lines for your members' countries, local services, who to ask",
-        )
-        self.add_item(self.text)
-
-    async def on_submit(self, interaction: discord.Interaction[HavenBot]) -> None:  # type: ignore[override]
-        guild_id = guild_id_of(interaction)
-        saved = await self.bot.services.support.set_resources(guild_id, self.text.value)
-        if saved is None:
-            await reply(interaction, "Cleared — `/support` shows Haven's default resources again.")
-            return
-        preview = discord.Embed(title="Saved — /support now shows:", description=saved)
-        await reply(interaction, embed=preview)
 
 
 async def setup(bot: HavenBot) -> None:
+    bot.components.handle(CONFIRM_MOD_CHANNEL, mod_channel_confirmed)
     await bot.add_cog(HavenCog(bot))

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checkins import feeling_label
-from bot.privacy import privacy_statement
-from bot.texts import plain
+from bot.checkins import checkin_line
+from bot.messages import Card, Palette, fields_from_lines
+from bot.privacy import FORGET, KEEP, privacy_statement
 from bot.timeutil import discord_timestamp, format_hhmm, get_zone
+from cogs._components import Press, buttons_view
 from cogs._replies import reply
-from cogs._views import DAY_CHOICES, DAY_WORDS, HavenView, guild_id_of, zone_choices
+from cogs._views import DAY_CHOICES, DAY_WORDS, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
-
-GENTLE = discord.Colour(0x9DB4C0)
 
 
 @app_commands.guild_only()
@@ -44,7 +44,7 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
         members = self.bot.services.members
         if zone is None:
             profile = await members.profile(guild_id, user_id)
-            current = await members.zone_for(guild_id, user_id)
+            current = profile.zone
             local = self.bot.clock().astimezone(current).strftime("%H:%M")
             if profile.timezone:
                 text = f"Your time zone here is **{current.key}** (it's {local} there)."
@@ -66,10 +66,13 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
     async def privacy(self, interaction: discord.Interaction[HavenBot]) -> None:
         """Read exactly what Haven keeps about you, who can see it, and for how long."""
         config = await self.bot.services.guilds.get(guild_id_of(interaction))
-        embed = discord.Embed(title="Your privacy with Haven", colour=GENTLE)
-        for heading, text in privacy_statement(config):
-            embed.add_field(name=heading, value=text, inline=False)
-        await reply(interaction, embed=embed)
+        sections = privacy_statement(config, self.bot.services.features)
+        card = Card(
+            title="Your privacy with Haven",
+            description="\n\n".join(f"**{heading}**\n{text}" for heading, text in sections),
+            colour=Palette.GENTLE,
+        )
+        await reply(interaction, cards=[card])
 
     # --- check-in history ----------------------------------------------------------------
 
@@ -90,22 +93,21 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
                 "`/checkin` is here — there's no catching up to do.",
             )
             return
-        recent = [
-            f"{discord_timestamp(c.created_at, 'd')} {feeling_label(c.feeling)}"
-            + (f" · {c.capacity}/5" if c.capacity is not None else "")
-            + (f" — {plain(c.note, 60)}" if c.note else "")
-            for c in reversed(report.checkins[-10:])
-        ]
-        embed = discord.Embed(title="Your check-ins", description=report.summary, colour=GENTLE)
-        embed.add_field(name="Most recent", value="\n".join(recent), inline=False)
+        recent = [checkin_line(c, compact=True) for c in reversed(report.checkins[-10:])]
+        card = Card(
+            title="Your check-ins",
+            description=report.summary,
+            colour=Palette.GENTLE,
+            fields=fields_from_lines("Most recent", recent),
+        )
         file = None
         if report.chart_png:
             # The alt text carries the same summary, for screen readers.
             file = discord.File(
                 io.BytesIO(report.chart_png), filename="checkins.png", description=report.summary
             )
-            embed.set_image(url="attachment://checkins.png")
-        await reply(interaction, embed=embed, file=file)
+            card = replace(card, image="attachment://checkins.png")
+        await reply(interaction, cards=[card], file=file)
 
     # --- reminders and rhythm --------------------------------------------------------------
 
@@ -244,42 +246,46 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
     @app_commands.command(name="forget")
     async def forget(self, interaction: discord.Interaction[HavenBot]) -> None:
         """Delete everything Haven keeps about you here (it asks first)."""
-        guild_id = guild_id_of(interaction)
+        guild_id_of(interaction)
+        components = self.bot.components
+        confirm = discord.ui.Button[Any](
+            label="Yes, forget me here",
+            style=discord.ButtonStyle.danger,
+            custom_id=components.custom_id(FORGET),
+        )
+        keep = discord.ui.Button[Any](label="Keep my data", custom_id=components.custom_id(KEEP))
         await reply(
             interaction,
             "This deletes everything I keep about you in this server — check-ins, settings, "
-            "reminders — for good. Other members' data is untouched. Are you sure?",
-            view=ForgetConfirm(guild_id, interaction.user.id),
+            "reminders — for good, and takes down my posts of check-ins you shared with your "
+            "name. Other members' data is untouched. Are you sure?",
+            view=buttons_view(confirm, keep),
         )
 
 
-class ForgetConfirm(HavenView):
-    def __init__(self, guild_id: int, user_id: int) -> None:
-        super().__init__(timeout=300)
-        self.guild_id, self.user_id = guild_id, user_id
-
-    @discord.ui.button(label="Yes, forget me here", style=discord.ButtonStyle.danger)
-    async def confirm(
-        self, interaction: discord.Interaction[HavenBot], button: discord.ui.Button[ForgetConfirm]
-    ) -> None:
-        services = interaction.client.services
-        await interaction.response.defer()
-        await services.privacy.forget(self.guild_id, self.user_id)
-        services.notices.forget(self.guild_id, self.user_id)
-        self.stop()
-        await interaction.edit_original_response(
-            content="Done. Everything I kept about you in this server is gone. If you use "
-            "Haven here again, it starts fresh. Take care. 🤍",
-            view=None,
+async def forget_confirmed(press: Press) -> None:
+    """The presser forgets their own data in the server the button was pressed in."""
+    services = press.interaction.client.services
+    await press.interaction.response.defer()
+    done = await services.privacy.forget(press.guild_id, press.user_id)
+    services.notices.forget(press.guild_id, press.user_id)
+    text = (
+        "Done. Everything I kept about you in this server is gone. If you use Haven here "
+        "again, it starts fresh. Take care. 🤍"
+    )
+    if done.posts_left:
+        text += (
+            f"\nI couldn't take down {done.posts_left} of my posts about you (I may have lost "
+            "access to that channel); a moderator can remove them."
         )
+    await press.interaction.edit_original_response(content=text, view=None)
 
-    @discord.ui.button(label="Keep my data", style=discord.ButtonStyle.secondary)
-    async def cancel(
-        self, interaction: discord.Interaction[HavenBot], button: discord.ui.Button[ForgetConfirm]
-    ) -> None:
-        self.stop()
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+
+async def forget_declined(press: Press) -> None:
+    await press.interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
 async def setup(bot: HavenBot) -> None:
+    bot.components.handle(FORGET, forget_confirmed)
+    bot.components.handle(KEEP, forget_declined)
     await bot.add_cog(MyCog(bot))

@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import HavenBot, Services
 from bot.config import Settings
-from bot.delivery import Pacer
+from bot.pacing import Pacer
 from bot.scheduler import RunSummary
 from tests.clock import FakeClock
 from tests.fakediscord import FakeDiscord

@@ -223,7 +223,10 @@ async def test_reach_out_without_a_buddy_offers_a_button_and_sends_nothing_until
     reply = await checkin(haven, feeling="heavy", reach_out=True, note=NOTE)
     assert "only if you press the button" in reply.text
     assert all_sent(haven) == []
-    answer = await (await haven.fake.click(reply, "Ask a moderator to reach out")).reply()
+    asked = await (await haven.fake.click(reply, "Ask a moderator to reach out")).reply()
+    assert asked.ephemeral and "#moderators" in asked.text  # says who will see it, first
+    assert "can't promise" in asked.text and all_sent(haven) == []
+    answer = await (await haven.fake.click(asked, "Yes, let them know")).reply()
     assert answer.ephemeral
     [notice] = haven.fake.messages_in(CH_MODS)
     assert f"<@{ALICE}>" in notice.text

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery import Pacer
-from bot.outgoing import Card, Delivered, Outgoing
+from bot.messages import Card, Outgoing
+from bot.outgoing import Delivered
+from bot.pacing import Pacer
 from tests.clock import FakeClock
 from tests.conftest import Haven
 from tests.fakediscord import ALICE, BOB, CH_GENERAL, CH_LOCKED, GUILD, FakeDiscord
@@ -39,13 +40,22 @@ async def test_nothing_haven_sends_pings_anyone(haven: Haven) -> None:
 async def test_a_closed_dm_is_remembered_and_not_knocked_on_again(haven: Haven) -> None:
     fake, delivery = haven.fake, haven.services.delivery
     fake.close_dms(BOB)
-    assert await delivery.to_member("dm:1", BOB, HELLO, guild_id=GUILD) is Delivered.DM_CLOSED
+    assert (
+        await delivery.to_member("dm:1", BOB, HELLO, guild_id=GUILD, kind="checkin-reminder")
+        is Delivered.DM_CLOSED
+    )
     posts_before = _message_posts(haven)
-    assert await delivery.to_member("dm:2", BOB, HELLO, guild_id=GUILD) is Delivered.DM_CLOSED
+    assert (
+        await delivery.to_member("dm:2", BOB, HELLO, guild_id=GUILD, kind="checkin-reminder")
+        is Delivered.DM_CLOSED
+    )
     assert _message_posts(haven) == posts_before  # no second 403 toward Discord's ban budget
     await delivery.reopen_dm(BOB)
     fake.open_dms(BOB)
-    assert await delivery.to_member("dm:3", BOB, HELLO, guild_id=GUILD) is Delivered.SENT
+    assert (
+        await delivery.to_member("dm:3", BOB, HELLO, guild_id=GUILD, kind="checkin-reminder")
+        is Delivered.SENT
+    )
     assert len(fake.dms_to(BOB)) == 1
 
 
@@ -57,7 +67,9 @@ async def test_a_channel_without_permission_is_not_even_tried(haven: Haven) -> N
 
 async def test_a_429_with_via_is_waited_out(haven: Haven) -> None:
     haven.fake.fail_next("POST", r"/channels/\d+/messages", 429, retry_after=0.05)
-    result = await haven.services.delivery.to_member("dm:429", ALICE, HELLO, guild_id=GUILD)
+    result = await haven.services.delivery.to_member(
+        "dm:429", ALICE, HELLO, guild_id=GUILD, kind="checkin-reminder"
+    )
     assert result is Delivered.SENT
     assert len(haven.fake.dms_to(ALICE)) == 1
 
@@ -94,8 +106,11 @@ async def test_every_rest_request_is_paced_but_interaction_replies_are_not(
         before = pacer.waits
         await (await fake.slash("support")).reply()  # an interaction callback: exempt
         assert pacer.waits == before
-        await app.services.delivery.to_member("k:paced", BOB, HELLO, guild_id=GUILD)
-        assert pacer.waits == before + 2  # open the DM channel, then post in it
+        await app.services.delivery.to_member(
+            "k:paced", BOB, HELLO, guild_id=GUILD, kind="checkin-reminder"
+        )
+        # Is Bob still a member? Then open the DM channel, then post in it.
+        assert pacer.waits == before + 3
     finally:
         await app.stop()
 

@@ -8,7 +8,16 @@ import re
 import pytest
 
 from tests.conftest import Haven
-from tests.fakediscord import ALICE, CH_CHECKINS, CH_LOCKED, CH_MODS, GUILD, MONA
+from tests.fakediscord import (
+    ALICE,
+    CH_CHECKINS,
+    CH_LOCKED,
+    CH_MODS,
+    GUILD,
+    MONA,
+    FakeDiscord,
+    Message,
+)
 
 
 async def profile_row(haven: Haven, user: int = ALICE) -> dict | None:
@@ -19,6 +28,15 @@ async def profile_row(haven: Haven, user: int = ALICE) -> dict | None:
 
 
 # --- /support -----------------------------------------------------------------------------
+
+
+async def ask_moderators(fake: FakeDiscord, message: Message) -> Message:
+    """Press "Ask a moderator to reach out", then confirm once told who will see it."""
+    asked = await (await fake.click(message, "Ask a moderator to reach out")).reply()
+    assert "moderators" in asked.text and "Yes, let them know" in [
+        b["label"] for b in asked.buttons
+    ]
+    return await (await fake.click(asked, "Yes, let them know")).reply()
 
 
 async def test_support_shows_resources_grounding_and_a_reach_out_button(haven: Haven) -> None:
@@ -35,13 +53,13 @@ async def test_reach_out_posts_only_when_pressed_and_only_once(haven: Haven) -> 
     await (await fake.slash("haven", "setup", user=MONA, mod_channel=CH_MODS)).reply()
     support = await (await fake.slash("support")).reply()
 
-    answer = await (await fake.click(support, "Ask a moderator to reach out")).reply()
+    answer = await ask_moderators(fake, support)
     assert answer.ephemeral and "let the moderators know" in answer.text
     [notice] = fake.messages_in(CH_MODS)
     assert f"<@{ALICE}>" in notice.text and "reach out" in notice.text
     assert notice.pinged_user_ids == [] and not notice.pinged_everyone
 
-    again = await (await fake.click(support, "Ask a moderator to reach out")).reply()
+    again = await ask_moderators(fake, support)
     assert "already know" in again.text
     assert len(fake.messages_in(CH_MODS)) == 1
 
@@ -169,7 +187,7 @@ async def test_resources_modal_saves_what_support_shows(haven: Haven) -> None:
     opened = await fake.slash("haven", "resources", user=MONA)
     modal = await opened.modal()
     assert modal["title"] == "Support resources"
-    assert _text_inputs(modal) == ["resources"]
+    assert _text_inputs(modal) == ["resources", "phrases"]
     saved = await (
         await fake.submit_modal(opened, {"resources": "Call the Riverside line: 0800 123 456"})
     ).reply()
@@ -180,7 +198,7 @@ async def test_resources_modal_saves_what_support_shows(haven: Haven) -> None:
     reopened = await fake.slash("haven", "resources", user=MONA)
     await reopened.modal()
     cleared = await (await fake.submit_modal(reopened, {"resources": ""})).reply()
-    assert "default" in cleared.text
+    assert "general resources" in cleared.text
     assert (await haven.services.guilds.get(GUILD)).resources is None
 
 
@@ -222,8 +240,10 @@ async def test_setup_timezone_autocomplete(haven: Haven) -> None:
 
 async def test_reach_out_to_a_channel_haven_cannot_post_in_says_so(haven: Haven) -> None:
     fake = haven.fake
-    await (await fake.slash("haven", "setup", user=MONA, mod_channel=CH_LOCKED)).reply()
+    setup = await (await fake.slash("haven", "setup", user=MONA, mod_channel=CH_LOCKED)).reply()
+    # Everyone can read #announcements, so Haven asks before using it for reach-outs.
+    await (await fake.click(setup, "Use #announcements anyway", user=MONA)).reply()
     support = await (await fake.slash("support")).reply()
-    answer = await (await fake.click(support, "Ask a moderator to reach out")).reply()
+    answer = await ask_moderators(fake, support)
     assert answer.ephemeral and "couldn't reach the moderators' channel" in answer.text
     assert fake.messages_in(CH_LOCKED) == []

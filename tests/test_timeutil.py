@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.timeutil import (
     at_wall_time,
     defer_past_quiet,
+    end_of_local_day,
     from_db,
     get_zone,
     in_quiet_hours,
@@ -102,6 +103,24 @@ def test_a_daily_rule_fires_once_per_local_day(
 def test_at_wall_time_is_first_occurrence_in_an_overlap() -> None:
     first = at_wall_time(datetime(2026, 11, 1).date(), time(1, 30), NY)
     assert first == utc(2026, 11, 1, 5, 30)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        (LONDON, date(2026, 3, 29), 23),  # spring forward
+        (LONDON, date(2026, 10, 25), 25),  # fall back
+        (NY, date(2026, 3, 8), 23),
+        (LORD_HOWE, date(2026, 4, 5), 24.5),
+        (ZoneInfo("America/Santiago"), date(2026, 9, 6), 23),  # midnight itself is skipped
+    ],
+)
+def test_a_local_day_ends_at_the_next_local_midnight(
+    zone: ZoneInfo, day: date, hours: float
+) -> None:
+    """Daily and weekly deadlines are the end of the local day, however long that day is."""
+    start = at_wall_time(day, time(0, 0), zone)
+    assert end_of_local_day(day, zone) - start == timedelta(hours=hours)
 
 
 # --- quiet hours -----------------------------------------------------------------------------

@@ -54,12 +54,23 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> in
             f"the database is at schema version {current}, newer than this code knows ({latest}); "
             "run a newer Haven or restore a backup"
         )
-    for migration in migrations[current:]:
-        script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
-        try:
-            await db.executescript(script)
-        except Exception as exc:
-            if db.in_transaction:  # the script stopped between its BEGIN and COMMIT
-                await db.execute("ROLLBACK")
-            raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
+    # Rebuilding a table (SQLite's way to change a column) drops it, and with foreign keys on
+    # that would cascade into the rows that refer to it. So keys are off while migrating and
+    # checked before each commit, as SQLite's documentation prescribes.
+    await db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for migration in migrations[current:]:
+            script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};"
+            try:
+                await db.executescript(script)
+                broken = await db.fetchall("PRAGMA foreign_key_check")
+                if broken:
+                    raise MigrationError(f"{len(broken)} rows would break foreign keys")
+                await db.execute("COMMIT")
+            except Exception as exc:
+                if db.in_transaction:  # the script stopped between its BEGIN and COMMIT
+                    await db.execute("ROLLBACK")
+                raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
+    finally:
+        await db.execute("PRAGMA foreign_keys = ON")
     return latest

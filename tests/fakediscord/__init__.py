@@ -1,8 +1,8 @@
 r"""A loopback fake Discord (aiohttp REST + gateway WebSocket) for end-to-end tests.
 
 The real, unmodified discord.py client connects to it. It validates what the bot sends (its own
-Discord rules, and Discord's OpenAPI request schemas when ``shared/discord-api-spec/openapi.json``
-is present), enforces the 3-second and double-acknowledge rules, injects faults, and builds
+Discord rules, and Discord's OpenAPI request schemas from ``discord-api-spec/openapi.json`` beside
+this package), enforces the 3-second and double-acknowledge rules, injects faults, and builds
 interactions from the commands the bot synced.
 
 Quick reference (see the docstrings for details)::

@@ -27,8 +27,8 @@ from referencing.jsonschema import DRAFT202012
 
 JSON = dict[str, Any]
 SPEC_URI = "urn:discord-openapi"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "discord-api-spec" / "openapi.json"
+# Vendored from discord/discord-api-spec (MIT; see its README and LICENSE in that folder).
+DEFAULT_SPEC = Path(__file__).resolve().parent / "discord-api-spec" / "openapi.json"
 
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 
@@ -84,7 +84,7 @@ class SpecError:
 
 
 def find_spec(spec_path: str | os.PathLike[str] | None) -> Path | None:
-    """Resolve ``spec_path``: None → no spec; "auto" → $HAVEN_DISCORD_SPEC, then shared/."""
+    """Resolve ``spec_path``: None → no spec; "auto" → $HAVEN_DISCORD_SPEC, else DEFAULT_SPEC."""
     if spec_path is None:
         return None
     if str(spec_path) != "auto":

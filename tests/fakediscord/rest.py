@@ -719,7 +719,8 @@ class Rest:
         gid = self._guild(p)
         uid = self._id(p["user"], 10013, "Unknown User")
         if uid not in self.world.guilds[gid].members:
-            raise Rejected(404, 10007, "Unknown Member")
+            # An answer about the world (they left), not a rule the bot broke by asking.
+            raise Rejected(404, 10007, "Unknown Member", rule=False)
         return 200, self.world.member_payload(gid, uid)
 
     async def member_role(self, call: Call, p: dict[str, str]) -> Result:

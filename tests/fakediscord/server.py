@@ -880,6 +880,29 @@ class FakeDiscord:
             MESSAGE_COMPONENT, data, user=user, guild=guild, channel_id=channel_id, message=msg
         )
 
+    async def press(
+        self,
+        custom_id: str,
+        *,
+        user: int = ALICE,
+        guild: int | None = None,
+        channel_id: int | None = None,
+    ) -> Interaction:
+        """A button press with any ``custom_id``, as a modified client can send (forgery tests).
+
+        In a server by default in #general (the presser must be a member, as Discord checks);
+        with ``guild=None`` and no channel, in the presser's DM with the bot."""
+        if guild is not None and user not in self.world.guilds[guild].members:
+            raise ValueError(f"user {user} is not a member of guild {guild}")
+        if channel_id is None:
+            channel_id = CH_GENERAL if guild == GUILD else None
+        if channel_id is None:
+            channel_id = self.world.dm_channel(user).id
+        data: JSON = {"custom_id": custom_id, "component_type": 2}
+        return await self._dispatch_interaction(
+            MESSAGE_COMPONENT, data, user=user, guild=guild, channel_id=channel_id
+        )
+
     def _select_values(
         self,
         comp: JSON,

@@ -264,6 +264,27 @@ class World:
     def add_member(self, user_id: int, guild_id: int = GUILD, roles: Iterable[int] = ()) -> None:
         self.guilds[guild_id].members[user_id] = Member(user_id, list(roles))
 
+    def remove_member(self, user_id: int, guild_id: int = GUILD) -> None:
+        """The member leaves (or is kicked or banned): REST answers 10007 Unknown Member."""
+        del self.guilds[guild_id].members[user_id]
+
+    def add_guild(self, name: str, members: Iterable[int] = ()) -> int:
+        """Another server with the bot in it (announce it with GUILD_CREATE to a connected bot)."""
+        gid = self.next_id()
+        g = Guild(gid, name, OWNER)
+        self.guilds[gid] = g
+        g.roles[gid] = Role(gid, "@everyone", EVERYONE_PERMISSIONS, position=0)
+        bot_role = self.next_id()
+        g.roles[bot_role] = Role(
+            bot_role, "Haven", BOT_PERMISSIONS, position=1, managed=True, bot_id=self.bot_id
+        )
+        g.members[self.bot_id] = Member(self.bot_id, [bot_role])
+        g.members[OWNER] = Member(OWNER, [])
+        for uid in members:
+            g.members[uid] = Member(uid, [])
+        self.add_channel("general", TEXT, guild_id=gid)
+        return gid
+
     def add_role(
         self,
         name: str,

@@ -1,0 +1,75 @@
+"""What each feature contributes to the core, so the core never names a feature.
+
+A feature service implements `contribute(features)` and declares there: its job kinds (with the
+label moderators see, or none for work about one member, which is only ever counted), its
+`/haven status` counts, its purge steps for the daily tidy-up, its data-rights entries (the
+tables `/my data` exports and `/my forget` empties), its lines in `/my privacy`, and its
+start-up work. `bot/app.py` calls every service's `contribute` and then loops over what they
+declared; `tests/test_architecture.py` checks that every job kind and every table holding a
+member's rows was declared. Circles and buddies plug in the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from bot.guilds import GuildConfig
+
+IN_SERVER = "guild_id = :guild AND user_id = :user"
+
+Step = Callable[[datetime], Awaitable[int]]
+"""One purge: given 'now', deletes what is due and returns how many rows went."""
+
+Section = Literal["keep", "see", "choices"]
+"""Where a privacy line goes: what Haven keeps, who can see it, the member's choices."""
+
+PrivacyLine = Callable[[GuildConfig], str]
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    table: str
+    description: str
+    where: str = IN_SERVER  # named parameters :guild and :user
+
+
+@dataclass
+class Features:
+    job_labels: dict[str, str | None] = field(default_factory=dict)
+    counts: dict[str, str] = field(default_factory=dict)
+    purges: dict[str, Step] = field(default_factory=dict)
+    personal_data: list[PersonalData] = field(default_factory=list)
+    privacy_lines: list[tuple[Section, PrivacyLine]] = field(default_factory=list)
+    starts: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    def job(self, kind: str, label: str | None) -> None:
+        """A kind of scheduled work; `label` None: about one member, never listed by itself."""
+        self.job_labels[kind] = label
+
+    def count(self, label: str, sql: str) -> None:
+        """A `/haven status` count: a COUNT query using :guild (and :now if it needs it)."""
+        self.counts[label] = sql
+
+    def purge(self, name: str, step: Step) -> None:
+        self.purges[name] = step
+
+    def data(self, table: str, description: str, where: str = IN_SERVER) -> None:
+        self.personal_data.append(PersonalData(table, description, where))
+
+    def privacy(self, section: Section, line: str | PrivacyLine) -> None:
+        self.privacy_lines.append((section, line if callable(line) else _constant(line)))
+
+    def on_start(self, work: Callable[[], Awaitable[object]]) -> None:
+        self.starts.append(work)
+
+
+@runtime_checkable
+class Contributor(Protocol):
+    def contribute(self, features: Features) -> None: ...
+
+
+def _constant(text: str) -> PrivacyLine:
+    return lambda _config: text
