@@ -6,6 +6,9 @@ probe: a task that asks to wake every 10 ms and records how late it woke. On exi
 writes every lag sample (so a benchmark can look at just its own window) and the process's
 peak RSS as JSON to BENCH_STATS.
 
+Peak RSS is the kernel's `VmHWM` for this process. `ru_maxrss` is not: a child inherits its
+parent's high-water mark across fork and exec, so it reported the harness's peak, not the bot's.
+
 Measuring in a separate process keeps the fake's own CPU work out of the bot's figures.
 """
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -53,9 +55,17 @@ def _write_stats(lags: list[tuple[float, float]]) -> None:
         return
     stats = {
         "lags": [(at, round(lag * 1000, 3)) for at, lag in lags],  # (unix time, lateness ms)
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _vm_hwm_mb(),
     }
     Path(path).write_text(json.dumps(stats))
+
+
+def _vm_hwm_mb() -> float:
+    """This process's own peak resident set (Linux), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:

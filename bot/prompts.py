@@ -18,7 +18,8 @@ from bot.db import Database, Row
 from bot.features import Features
 from bot.guilds import Guilds
 from bot.inputs import parse_time
-from bot.outgoing import Button, Card, Delivered, Outgoing, Sender
+from bot.messages import Button, Card, Outgoing, Palette
+from bot.outgoing import Delivered, Sender
 from bot.recurrence import RecurringRules, daily_occurrences, weekdays_for
 from bot.routes import Routes
 from bot.scheduler import Job, Occurrence, Retry, Scheduler
@@ -161,7 +162,7 @@ class Prompts(RecurringRules[PromptRule]):
                     title="Daily check-in",
                     description=self.prompt_for(day.toordinal()),
                     footer="Check-ins are private unless you choose to share them.",
-                    colour=0xA8C3B8,
+                    colour=Palette.CALM,
                 ),
             ),
             buttons=(checkin_button(self._routes.custom_id(OPEN, guild=rule.guild_id)),),

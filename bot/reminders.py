@@ -21,8 +21,9 @@ from bot.features import Features
 from bot.guilds import Guilds
 from bot.inputs import parse_time
 from bot.members import Members
+from bot.messages import Card, Outgoing, Palette
 from bot.notices import Notices
-from bot.outgoing import Card, Delivered, Outgoing, Sender
+from bot.outgoing import Delivered, Sender
 from bot.prompts import checkin_button
 from bot.recurrence import RecurringRules, adjusted, daily_occurrences, weekdays_for
 from bot.routes import Routes
@@ -188,7 +189,7 @@ class Reminders(RecurringRules[ReminderRule]):
                         "how you are, and let that be enough."
                     ),
                     footer=f"From {server}. /my pause there rests every DM for a while.",
-                    colour=0xA8C3B8,
+                    colour=Palette.CALM,
                 ),
             ),
             buttons=(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.distress import parse_extra_phrases
 from bot.features import Features
 from bot.guilds import Guilds
-from bot.messages import Card, Outgoing
+from bot.messages import Card, Outgoing, Palette
 from bot.outgoing import Delivered, Sender
 from bot.routes import Route
 from bot.texts import Texts, plain
@@ -99,6 +99,7 @@ class Support:
         notice = Outgoing(
             cards=(
                 Card(
+                    colour=Palette.SUPPORT,
                     title="🤍 A member would welcome a reach-out",
                     description=(
                         f"**{plain(display_name, 80)}** (<@{user_id}>) asked for someone to "

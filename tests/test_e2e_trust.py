@@ -419,3 +419,23 @@ async def test_thirty_anonymous_posts_in_a_row_do_not_all_land(haven: Haven) -> 
     haven.clock.advance(hours=1, seconds=1)
     await say(haven, "checkin", feeling="heavy", share="anonymous", note="later")
     assert len(posts_in(haven, CH_CHECKINS)) == 5
+
+
+# --- one round-trip where one will do ---------------------------------------------------------
+
+
+async def test_my_timezone_reads_the_database_once(haven: Haven, monkeypatch: Any) -> None:
+    db = haven.services.db
+    calls: list[str] = []
+    real = db.fetchall
+
+    async def counting(sql: str, params: Any = ()) -> Any:
+        calls.append(sql)
+        return await real(sql, params)
+
+    await haven.run_due()  # start-up's own scheduling work is done before we count
+    monkeypatch.setattr(db, "fetchall", counting)
+    reply = await say(haven, "my", "timezone")
+    assert "server's" in reply.text
+    [read] = [sql for sql in calls if "outbox" not in sql]  # the scheduler may wake meanwhile
+    assert "member_profile" in read and "guild_config" in read
