@@ -29,7 +29,7 @@ from bot.messages import Card, Outgoing, Palette
 from bot.outgoing import Delivered, Sender
 from bot.ratelimit import SlidingWindow
 from bot.routes import Route
-from bot.support import Support
+from bot.support import Support, SupportCard
 from bot.texts import Texts, plain
 from bot.timeutil import Clock, discord_timestamp, from_db, to_db, utcnow
 
@@ -133,7 +133,7 @@ class CheckinResult:
     acknowledgement: str
     shared: Shared
     reach_out: ReachOut
-    support_resources: str | None  # set when the note held words of acute distress
+    support: SupportCard | None  # set when the note held words of acute distress
     anonymous_post: tuple[int, int] | None = None  # (channel, message): the author may take it back
     share_again_at: datetime | None = None  # when Shared.PACED
 
@@ -271,7 +271,7 @@ class Checkins:
             await listener(checkin)
         support = None
         if given.note and await self.sounds_acute(guild_id, given.note):
-            support, _ = await self._support.resources(guild_id)
+            support = await self._support.card(guild_id)
         return CheckinResult(
             checkin,
             self.acknowledgement(given.feeling),

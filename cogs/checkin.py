@@ -23,7 +23,7 @@ from bot.checkins import (
 )
 from bot.delivery import missing_permissions
 from bot.errors import BadInput
-from bot.messages import Card, Palette
+from bot.messages import Card, Field, Palette
 from bot.support import ASK
 from bot.timeutil import discord_timestamp, format_hhmm
 from cogs._components import Press, buttons_view, open_modal
@@ -94,16 +94,19 @@ def result_message(
     if result.reach_out in REACH_LINES:
         lines.append(REACH_LINES[result.reach_out])
     cards = [Card(title=result.acknowledgement, description="\n".join(lines), colour=Palette.CALM)]
-    if result.support_resources:
+    if result.support:
+        # Calm, not alarming: why it is here, that it may be a misreading, the resources, and a
+        # grounding practice (each works without sight or movement: data/grounding.txt).
         cards.append(
             Card(
                 title="You don't have to hold this alone",
                 description=(
                     "Some words in your note made me want to make sure you have these. "
                     "I may have read it wrong — if so, please just let this be.\n\n"
-                    + result.support_resources
+                    + result.support.resources
                 ),
                 colour=Palette.SUPPORT,
+                fields=(Field("A moment to ground, if you'd like", result.support.grounding),),
                 footer="Only you can see this card. I checked your note here, on Haven, for "
                 "words like these; I haven't told anyone about it.",
             )
@@ -111,9 +114,7 @@ def result_message(
     components = interaction.client.components
     user_id = checkin.user_id
     buttons: list[discord.ui.Button[Any]] = []
-    if result.reach_out in (ReachOut.NO_BUDDY, ReachOut.BUDDY_UNREACHABLE) or (
-        result.support_resources
-    ):
+    if result.reach_out in (ReachOut.NO_BUDDY, ReachOut.BUDDY_UNREACHABLE) or (result.support):
         buttons.append(ask_button(components.custom_id(ASK, user_id, guild=checkin.guild_id)))
     if result.anonymous_post is not None:
         channel_id, message_id = result.anonymous_post

@@ -240,6 +240,8 @@ async def test_words_of_distress_add_resources_privately_and_escalate_nothing(
     reply = await checkin(haven, feeling="heavy", note="honestly I don’t want to be here anymore")
     assert reply.ephemeral
     assert "You don't have to hold this alone" in reply.text and "findahelpline" in reply.text
+    assert "may have read it wrong" in reply.text  # why it appeared, without alarm
+    assert "A moment to ground" in reply.text and "Only you can see this card" in reply.text
     assert all_sent(haven) == []
     calm = await checkin(haven, feeling="heavy", note="a hard day at work, but here")
     assert "findahelpline" not in calm.text
