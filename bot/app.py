@@ -88,8 +88,10 @@ class HavenBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
-            # Only the guilds intent: channel and permission caches. No privileged intents.
-            intents=discord.Intents(guilds=True),
+            # The guilds intent: channel and permission caches. The privileged members intent
+            # only if the operator enabled it for the application (MEMBERS_INTENT): then Haven
+            # hears when someone leaves instead of asking Discord before each DM.
+            intents=discord.Intents(guilds=True, members=settings.members_intent),
             # Nothing Haven says pings anyone unless a message opts in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=HavenTree,
@@ -172,6 +174,12 @@ class HavenBot(commands.Bot):
             if isinstance(service, Contributor):
                 service.contribute(features)
         return services
+
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """Only with MEMBERS_INTENT: someone left a server, so what Haven sends them stops."""
+        if self._services is not None:
+            self._services.delivery.forget_member(payload.guild_id, payload.user.id)
+            await self._services.members.left(payload.guild_id, payload.user.id)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Haven was removed from a server (or it was deleted): its scheduled work stops."""

@@ -27,6 +27,7 @@ class Settings:
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     api_base: str | None = None
+    members_intent: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_token: bool = True) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             dev_guild_id=_optional_snowflake(env, "DEV_GUILD_ID"),
             log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
             api_base=(env.get("DISCORD_API_BASE") or "").strip().rstrip("/") or None,
+            members_intent=_flag(env, "MEMBERS_INTENT"),
         )
 
 
@@ -69,6 +71,15 @@ def _optional_snowflake(env: Mapping[str, str], name: str) -> int | None:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a server id (digits only), got {raw!r}.")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false (or empty), got {raw!r}.")
 
 
 def _log_level(raw: str) -> str:

@@ -15,25 +15,33 @@
   learns `Delivered.DM_CLOSED` and can fall back.
 - **Mentions are off.** Nothing Haven sends pings anyone except users a message names in
   `ping_users`.
+- **More than sends, same ledger.** Fallback chains (`to_first`), edits, private threads and
+  scheduled events are keyed like sends, so a retry or a restart never makes a second one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
 import time
+import weakref
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 import aiohttp
 import discord
 
-from bot.db import Database
+from bot.db import Database, Row
 from bot.dm_stops import STOP, DmStops
 from bot.features import Features
 from bot.members import Members
-from bot.messages import Button, Card, Outgoing, card_payload, fit, fit_card
-from bot.outgoing import Delivered
+from bot.messages import Button, Card, Outgoing, card_payload, fit, fit_card, shorten
+from bot.outgoing import Delivered, Dm, EventSpec, Reached, Target
 from bot.retention import CLOSED_DM_DAYS, DELIVERY_RECORD_DAYS
 from bot.routes import Routes
 from bot.timeutil import Clock, from_db, to_db, utcnow
@@ -45,6 +53,20 @@ DM_CLOSED_CODE = 50007
 UNKNOWN_MEMBER_CODE = 10007
 MEMBER_MEMORY_SECONDS = 600  # how long "yes, they are a member" is believed without asking again
 MEMBER_MEMORY_SIZE = 20_000
+
+# Discord's limits outside messages (bot/messages.py holds the message ones).
+THREAD_NAME_LIMIT = 100
+EVENT_NAME_LIMIT = 100
+EVENT_DESCRIPTION_LIMIT = 1000
+EVENT_LOCATION_LIMIT = 100
+# A week of quiet before Discord hides a thread from the channel list (the longest it allows).
+THREAD_ARCHIVE_MINUTES: Final = 10080
+# Scheduled events: the only privacy level Discord accepts, its entity types, and the status
+# that cancels one (allowed only while it is still scheduled, not once it started).
+EVENT_GUILD_ONLY = 2
+EVENT_STAGE, EVENT_VOICE, EVENT_EXTERNAL = 1, 2, 3
+EVENT_CANCELED = 4
+EVENT_CANCELLED_MARK = "cancelled"
 
 _STYLES = {
     "primary": discord.ButtonStyle.primary,
@@ -101,6 +123,11 @@ class Delivery:
         self._dm_channels: dict[int, int] = {}
         self._known_members: OrderedDict[tuple[int, int], tuple[float, discord.Member]] = (
             OrderedDict()
+        )
+        # One lock per key for threads and events, which have no nonce: two calls at once
+        # must not both create.
+        self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
         )
 
     def contribute(self, features: Features) -> None:
@@ -196,14 +223,213 @@ class Delivery:
             channel = await self._dm_channel(user_id)
         except discord.HTTPException as exc:
             return await self._failed(key, guild_id, user_id, about_id, exc)
-        stop = Button(
-            self._routes.custom_id(STOP, user_id, guild=guild_id, kind=kind),
-            self._dm_stops.kind(kind).stop_label,
-        )
-        message = Outgoing(
-            message.content, message.cards, (*message.buttons, stop), message.ping_users
-        )
+        message = self._with_stop(message, guild_id, user_id, kind)
         return await self._deliver(key, guild_id, user_id, about_id, channel, message)
+
+    async def to_first(
+        self,
+        key: str,
+        targets: Sequence[Target],
+        message: Outgoing,
+        *,
+        guild_id: int,
+        about_id: int | None = None,
+    ) -> Reached:
+        """Reach someone the first way that works, once per `key` (a DM, else a mention in the
+        circle's channel).
+
+        Each way has its own ledger key (`Reached.key`), so a retry or a restart resumes where
+        it stopped and, once any way succeeded, sends nothing more. Only a way that could not
+        reach them (`Delivered.unreachable`) passes to the next, and not before the member
+        is asked about afresh, so one who rests, stopped this kind or left is never pinged in
+        a channel instead. A `Post` pings whom it names.
+        """
+        if not targets or self._client.get_guild(guild_id) is None:
+            return Reached(Delivered.NO_ACCESS)
+        keys = [_attempt_key(key, target) for target in targets]
+        marks = ",".join("?" * len(keys))
+        done = await self._db.fetchall(
+            f"SELECT key FROM deliveries WHERE state = 'sent' AND key IN ({marks})", keys
+        )
+        sent = {row["key"] for row in done}
+        for target, attempt in zip(targets, keys, strict=True):
+            if attempt in sent:
+                return Reached(Delivered.ALREADY_SENT, target, attempt)
+        reached = Reached(Delivered.NO_ACCESS)
+        for i, (target, attempt) in enumerate(zip(targets, keys, strict=True)):
+            if isinstance(target, Dm):
+                outcome = await self.to_member(
+                    attempt,
+                    target.user_id,
+                    message,
+                    guild_id=guild_id,
+                    kind=target.kind,
+                    about_id=about_id,
+                )
+                if outcome.unreachable and i + 1 < len(targets):
+                    outcome = await self._unwilling(guild_id, target) or outcome
+            else:
+                outcome = await self.to_channel(
+                    attempt,
+                    target.channel_id,
+                    _pinging(message, target.ping),
+                    guild_id=guild_id,
+                    about_id=about_id,
+                )
+            reached = Reached(outcome, target, attempt)
+            if not outcome.unreachable:
+                break
+        return reached
+
+    async def edit(self, key: str, message: Outgoing, *, kind: str | None = None) -> Delivered:
+        """Replace the message sent under `key` (a talking-piece queue, a roster) in place.
+
+        Fitted, with mentions limited to its `ping_users`, like a send. A DM keeps its stop
+        button: pass the `kind` it was sent with. NO_ACCESS when nothing was sent under `key`
+        or the message or its channel is gone (an edit does not notify, so rest and stops
+        do not hold it back).
+        """
+        row = await self._db.fetchone(
+            "SELECT guild_id, user_id, channel_id, message_id FROM deliveries"
+            " WHERE key = ? AND state = 'sent' AND message_id IS NOT NULL",
+            (key,),
+        )
+        if row is None:
+            return Delivered.NO_ACCESS
+        if row["user_id"] is not None:  # only DMs record a recipient
+            if kind is None:
+                raise ValueError(f"{key!r} is a DM: pass its kind, so it keeps its stop button")
+            message = self._with_stop(message, row["guild_id"], row["user_id"], kind)
+        channel = self._client.get_channel(row["channel_id"])
+        if (
+            isinstance(channel, discord.abc.GuildChannel | discord.Thread)
+            and not channel.permissions_for(channel.guild.me).view_channel
+        ):
+            return Delivered.NO_ACCESS  # asking would earn a 403 toward the ban
+        target = self._client.get_partial_messageable(row["channel_id"])
+        try:
+            await _edit(target.get_partial_message(row["message_id"]), message)
+        except (discord.Forbidden, discord.NotFound):
+            return Delivered.NO_ACCESS
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+            log.warning("edit of %s failed: %r", key, exc)
+            return Delivered.FAILED
+        return Delivered.SENT
+
+    async def open_thread(
+        self,
+        key: str,
+        channel_id: int,
+        name: str,
+        *,
+        invite: Sequence[int],
+        guild_id: int,
+        about_id: int | None = None,
+    ) -> int | None:
+        """A private thread in a text channel with `invite` added, made once per `key`: its id.
+
+        The id is kept in the ledger row's `channel_id` (`message_id` stays empty, so `posted`
+        and take-downs never take it for a message). A repeat returns it without asking
+        Discord; one interrupted while inviting invites the rest. Threads have no nonce, so a
+        creation interrupted before it was written down is found again among the channel's
+        threads. None when Haven may not make private threads there (not asked: a 403 counts
+        toward Discord's ban) or Discord refused. A member who left is not invited. Delivery
+        records last 30 days: keep the id for the thread's life (e.g. with the buddy pair).
+        """
+        if not name.strip():
+            raise ValueError("a thread needs a name")
+        async with self._lock(key):
+            row = await self._db.fetchone(
+                "SELECT state, channel_id FROM deliveries WHERE key = ?", (key,)
+            )
+            thread_id: int | None = row["channel_id"] if row else None
+            if row is not None and row["state"] == "sent" and thread_id is not None:
+                return thread_id
+            guild = self._client.get_guild(guild_id)
+            channel = guild.get_channel(channel_id) if guild else None
+            # Private threads exist only in text channels.
+            if not isinstance(channel, discord.TextChannel) or missing_permissions(
+                channel, embeds=False, threads=True
+            ):
+                await self._record(key, guild_id, None, about_id, "failed", error="no access")
+                return None
+            name = shorten(name.strip(), THREAD_NAME_LIMIT)
+            if thread_id is None and row is not None:
+                thread_id = _made_thread(channel, name)
+            try:
+                if thread_id is None:
+                    await self._record(key, guild_id, None, about_id, "sending")
+                    thread = await channel.create_thread(
+                        name=name,
+                        type=discord.ChannelType.private_thread,
+                        auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+                    )
+                    thread_id = thread.id
+                    await self._note_object(key, thread_id)
+                for user_id in invite:
+                    await self._invite(guild_id, thread_id, user_id)
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                await self._failed(key, guild_id, None, about_id, exc)
+                return None
+            await self._record(key, guild_id, None, about_id, "sent", channel_id=thread_id)
+            return thread_id
+
+    async def sync_event(self, key: str, guild_id: int, spec: EventSpec | None) -> Delivered:
+        """Make the server's scheduled event for `key` match `spec`: created the first time,
+        updated when the spec changed, cancelled when `spec` is None.
+
+        The ledger row keeps the standing event's id in `channel_id` (`message_id` stays
+        empty) and, in `error`, a fingerprint of what Discord was last given (`spec:<hash>`,
+        or `cancelled`), so a repeat asks Discord nothing; a failure writes its error there
+        instead, which matches no spec, so the next call tries again. Events have no nonce,
+        so a creation interrupted before it was written down is looked for among the
+        server's events rather than made twice. An event deleted by hand is made again when
+        the spec next changes. Needs Manage Events: without it, NO_ACCESS without asking.
+        Delivery records last 30 days: sync again within that time (or plan events nearer).
+        """
+        async with self._lock(key):
+            guild = self._client.get_guild(guild_id)
+            if guild is None:
+                return Delivered.NO_ACCESS
+            row = await self._db.fetchone(
+                "SELECT state, channel_id, error FROM deliveries WHERE key = ?", (key,)
+            )
+            if spec is None:
+                return await self._cancel_event(key, guild, row)
+            event_id: int | None = row["channel_id"] if row else None
+            channel = guild.get_channel(spec.channel_id) if spec.channel_id else None
+            payload = _event_payload(spec, channel)
+            if payload is None or not _may_manage_events(guild, channel):
+                await self._record(key, guild_id, None, None, "failed", error="no access")
+                return Delivered.NO_ACCESS
+            mark = (
+                "spec:"
+                + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+            )
+            if row is not None and row["state"] == "sent" and row["error"] == mark:
+                return Delivered.ALREADY_SENT
+            try:
+                if event_id is None and row is not None and row["state"] != "sent":
+                    event_id = await self._made_event(guild, spec)
+                if event_id is not None:
+                    try:
+                        await self._client.http.edit_scheduled_event(
+                            guild_id, event_id, **self._changeable(payload, spec)
+                        )
+                    except discord.NotFound:
+                        event_id = None  # deleted by hand; the session still stands
+                if event_id is None:
+                    await self._record(key, guild_id, None, None, "sending")
+                    # The HTTP client directly: one payload for create and update, and no
+                    # fetch to rebuild an event object Haven only knows the id of.
+                    created = await self._client.http.create_guild_scheduled_event(
+                        guild_id, **payload
+                    )
+                    event_id = int(created["id"])
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                return await self._failed(key, guild_id, None, None, exc)
+            await self._record(key, guild_id, None, None, "sent", channel_id=event_id, error=mark)
+            return Delivered.SENT
 
     async def member(
         self, guild_id: int, user_id: int, *, fresh: bool = False
@@ -270,6 +496,101 @@ class Delivery:
         """The server's name as Discord shows it (for DMs, which have no server context)."""
         guild = self._client.get_guild(guild_id)
         return guild.name if guild else "your server"
+
+    # --- helpers of the public API ---------------------------------------------------------
+
+    def _with_stop(self, message: Outgoing, guild_id: int, user_id: int, kind: str) -> Outgoing:
+        """`message` with the button that stops this kind of DM (every DM carries one)."""
+        stop = Button(
+            self._routes.custom_id(STOP, user_id, guild=guild_id, kind=kind),
+            self._dm_stops.kind(kind).stop_label,
+        )
+        return replace(message, buttons=(*message.buttons, stop))
+
+    async def _unwilling(self, guild_id: int, target: Dm) -> Delivered | None:
+        """Why the member must not be reached any way now (stopped, resting, left), or None.
+
+        Asked before a fallback: `to_member` reports closed DMs before these, and believes a
+        membership for ten minutes, either of which would let the next way ping them.
+        """
+        if await self._dm_stops.stopped(guild_id, target.user_id, target.kind):
+            return Delivered.STOPPED
+        if (await self._members.profile(guild_id, target.user_id)).resting_at(self._clock()):
+            return Delivered.RESTING
+        try:
+            if await self.member(guild_id, target.user_id, fresh=True) is None:
+                return Delivered.LEFT
+        except discord.HTTPException:
+            return None  # Discord could not say: the fallback is still kinder than silence
+        return None
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._key_locks.get(key)
+        if lock is None:
+            lock = self._key_locks[key] = asyncio.Lock()
+        return lock
+
+    async def _note_object(self, key: str, object_id: int) -> None:
+        """Write down a thread's id the moment Discord made it, before anything else can fail."""
+        await self._db.execute(
+            "UPDATE deliveries SET channel_id = ?, updated_at = ? WHERE key = ?",
+            (object_id, to_db(self._clock()), key),
+        )
+
+    async def _invite(self, guild_id: int, thread_id: int, user_id: int) -> None:
+        """Add a current member to a thread; one who left is skipped (and features told)."""
+        if await self.member(guild_id, user_id) is None:
+            return
+        # By id through the HTTP client: after a restart the thread may not be cached.
+        try:
+            await self._client.http.add_user_to_thread(thread_id, user_id)
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_MEMBER_CODE:
+                raise  # the thread itself is gone; they left just now otherwise
+
+    async def _made_event(self, guild: discord.Guild, spec: EventSpec) -> int | None:
+        """The still-scheduled event Haven made for `spec`, if an interrupted call made it."""
+        me = self._client.user
+        for event in await guild.fetch_scheduled_events(with_counts=False):
+            if (
+                me is not None
+                and event.creator_id == me.id
+                and event.status is discord.EventStatus.scheduled
+                and event.name == shorten(spec.name.strip(), EVENT_NAME_LIMIT)
+                and abs(event.start_time - spec.start) < timedelta(seconds=1)
+            ):
+                return event.id
+        return None
+
+    def _changeable(self, payload: dict[str, Any], spec: EventSpec) -> dict[str, Any]:
+        """The update for an existing event: Discord refuses a start time in the past, which
+        is what an unchanged start becomes once the session is under way."""
+        if spec.start > self._clock():
+            return payload
+        return {k: v for k, v in payload.items() if k != "scheduled_start_time"}
+
+    async def _cancel_event(self, key: str, guild: discord.Guild, row: Row | None) -> Delivered:
+        """Cancel the event standing for `key`; nothing standing is ALREADY_SENT."""
+        event_id: int | None = row["channel_id"] if row else None
+        if event_id is None:
+            return Delivered.ALREADY_SENT
+        if not _may_manage_events(guild, None):
+            await self._record(key, guild.id, None, None, "failed", error="no access")
+            return Delivered.NO_ACCESS
+        try:
+            await self._client.http.edit_scheduled_event(guild.id, event_id, status=EVENT_CANCELED)
+        except discord.NotFound:
+            pass  # deleted by hand: as cancelled as it gets
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+            return await self._failed(key, guild.id, None, None, exc)
+        # Nothing stands any more: the id goes, and a later spec makes a new event (a
+        # cancelled one cannot be scheduled again).
+        await self._db.execute(
+            "UPDATE deliveries SET state = 'sent', channel_id = NULL, error = ?, updated_at = ?"
+            " WHERE key = ?",
+            (EVENT_CANCELLED_MARK, to_db(self._clock()), key),
+        )
+        return Delivered.SENT
 
     # --- the ledger ------------------------------------------------------------------------
 
@@ -386,13 +707,98 @@ async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) 
         embeds=[render_card(card) for card in message.cards] or missing,
         view=render_buttons(message) if message.buttons else missing,
         nonce=nonce,
-        allowed_mentions=discord.AllowedMentions(
-            everyone=False,
-            roles=False,
-            replied_user=False,
-            users=[discord.Object(u) for u in message.ping_users],
-        ),
+        allowed_mentions=_mentions(message),
     )
+
+
+async def _edit(target: discord.PartialMessage, message: Outgoing) -> None:
+    """Replace a message with an `Outgoing`: parts it lacks are cleared, not kept."""
+    message = fit(message)
+    await target.edit(
+        content=message.content,
+        embeds=[render_card(card) for card in message.cards],
+        view=render_buttons(message) if message.buttons else None,
+        allowed_mentions=_mentions(message),
+    )
+
+
+def _mentions(message: Outgoing) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False,
+        roles=False,
+        replied_user=False,
+        users=[discord.Object(u) for u in message.ping_users],
+    )
+
+
+def _attempt_key(key: str, target: Target) -> str:
+    """The ledger key of one way in a `to_first` chain: by what it reaches, not its place, so
+    a chain reordered between a failure and its retry still sends nothing twice."""
+    if isinstance(target, Dm):
+        return f"{key}:dm:{target.user_id}"
+    return f"{key}:in:{target.channel_id}"
+
+
+def _pinging(message: Outgoing, users: Sequence[int]) -> Outgoing:
+    """`message` with mentions of `users` in front, pinging exactly them (fitting cuts the
+    end of a long text, never the mentions)."""
+    mentions = " ".join(f"<@{user}>" for user in users)
+    content = " ".join(part for part in (mentions, message.content) if part) or None
+    return replace(message, content=content, ping_users=tuple(users))
+
+
+def _made_thread(channel: discord.TextChannel, name: str) -> int | None:
+    """A private thread Haven made in `channel` by that name (an interrupted `open_thread`)."""
+    me = channel.guild.me
+    for thread in channel.threads:
+        if (
+            thread.name == name
+            and thread.owner_id == me.id
+            and thread.type is discord.ChannelType.private_thread
+        ):
+            return thread.id
+    return None
+
+
+def _event_payload(
+    spec: EventSpec, channel: discord.abc.GuildChannel | None
+) -> dict[str, Any] | None:
+    """What Discord is given for `spec`, create and update alike; None when its channel is
+    gone and there is no location to show instead."""
+    payload: dict[str, Any] = {
+        "name": shorten(spec.name.strip(), EVENT_NAME_LIMIT),
+        "description": shorten(spec.description.strip(), EVENT_DESCRIPTION_LIMIT) or None,
+        "privacy_level": EVENT_GUILD_ONLY,
+        "scheduled_start_time": spec.start.astimezone(UTC).isoformat(),
+        "scheduled_end_time": spec.end.astimezone(UTC).isoformat(),
+    }
+    if isinstance(channel, discord.StageChannel | discord.VoiceChannel):
+        kind = EVENT_STAGE if isinstance(channel, discord.StageChannel) else EVENT_VOICE
+        payload.update(entity_type=kind, channel_id=channel.id, entity_metadata=None)
+        return payload
+    if spec.location and spec.location.strip():
+        location = spec.location.strip()
+    elif channel is not None:
+        location = f"#{channel.name}"
+    else:
+        return None
+    payload.update(
+        entity_type=EVENT_EXTERNAL,
+        channel_id=None,
+        entity_metadata={"location": shorten(location, EVENT_LOCATION_LIMIT)},
+    )
+    return payload
+
+
+def _may_manage_events(guild: discord.Guild, channel: discord.abc.GuildChannel | None) -> bool:
+    """Whether Haven may manage events there (a voice or stage channel's own overwrites count)."""
+    me = guild.me
+    perms = (
+        channel.permissions_for(me)
+        if isinstance(channel, discord.StageChannel | discord.VoiceChannel)
+        else me.guild_permissions
+    )
+    return perms.view_channel and perms.manage_events
 
 
 def render_card(card: Card) -> discord.Embed:

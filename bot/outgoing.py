@@ -1,5 +1,6 @@
-"""What feature services need from delivery, without importing discord: `Sender` and the
-`Delivered` outcomes. The messages themselves are described in `bot/messages.py`.
+"""What feature services need from delivery, without importing discord: `Sender`, the
+`Delivered` outcomes, the ways to reach someone (`Dm`, `Post`) and a scheduled event described
+as data (`EventSpec`). The messages themselves are described in `bot/messages.py`.
 
 Buttons carry only a custom_id (built from a route, `bot/routes.py`): the one dispatcher in
 `cogs/_components.py` handles presses by that id, so a click works even after a restart.
@@ -8,11 +9,25 @@ Buttons carry only a custom_id (built from a route, `bot/routes.py`): the one di
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeAlias
 
 from bot.messages import Button, Card, Outgoing
 
-__all__ = ["Button", "Card", "Delivered", "Outgoing", "Sender"]  # TEMPORARY re-export
+__all__ = [  # Button, Card and Outgoing: TEMPORARY re-export
+    "Button",
+    "Card",
+    "Delivered",
+    "Dm",
+    "EventSpec",
+    "Outgoing",
+    "Post",
+    "Reached",
+    "Sender",
+    "Target",
+]
 
 
 class Delivered(enum.Enum):
@@ -30,6 +45,76 @@ class Delivered(enum.Enum):
     @property
     def ok(self) -> bool:
         return self in (Delivered.SENT, Delivered.ALREADY_SENT)
+
+    @property
+    def unreachable(self) -> bool:
+        """This way could not reach them, so the next way may (`Sender.to_first`).
+
+        Never true of a choice (resting, stopped) or of a member who left: the next way would
+        only reach them against their wishes.
+        """
+        return self in (Delivered.DM_CLOSED, Delivered.NO_ACCESS, Delivered.FAILED)
+
+
+@dataclass(frozen=True)
+class Dm:
+    """Reach a member by DM, through the gate (`Sender.to_member`) with its stop button."""
+
+    user_id: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class Post:
+    """Reach people in a server channel or thread, pinging exactly `ping` (mentions prefixed)."""
+
+    channel_id: int
+    ping: tuple[int, ...] = ()
+
+
+Target: TypeAlias = Dm | Post
+
+
+@dataclass(frozen=True)
+class Reached:
+    """What `Sender.to_first` did: the outcome of the way it tried last, and its ledger key
+    (for `edit` or `take_down` later). `target` and `key` are None when nothing was tried."""
+
+    outcome: Delivered
+    target: Target | None = None
+    key: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A Discord scheduled event as Haven wants it to stand (`Sender.sync_event`).
+
+    In a voice or stage channel (`channel_id`), members join it there; otherwise it is an
+    "external" event shown with `location` (or, when that is None, the channel's name).
+    Times are aware instants; the texts are shortened to Discord's limits when sent.
+    """
+
+    name: str
+    start: datetime
+    end: datetime
+    description: str = ""
+    channel_id: int | None = None
+    location: str | None = None
+
+    def __post_init__(self) -> None:
+        # A caller's bug, not text to trim: Discord would refuse each of these.
+        if not self.name.strip():
+            raise ValueError("an event needs a name")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("event times must be aware instants")
+        if self.end <= self.start:
+            raise ValueError("an event must end after it starts")
+        if self.channel_id is None and not (self.location and self.location.strip()):
+            raise ValueError("an event needs a channel or a location")
 
 
 class Sender(Protocol):
@@ -55,6 +140,31 @@ class Sender(Protocol):
         kind: str,
         about_id: int | None = None,
     ) -> Delivered: ...
+
+    async def to_first(
+        self,
+        key: str,
+        targets: Sequence[Target],
+        message: Outgoing,
+        *,
+        guild_id: int,
+        about_id: int | None = None,
+    ) -> Reached: ...
+
+    async def edit(self, key: str, message: Outgoing, *, kind: str | None = None) -> Delivered: ...
+
+    async def open_thread(
+        self,
+        key: str,
+        channel_id: int,
+        name: str,
+        *,
+        invite: Sequence[int],
+        guild_id: int,
+        about_id: int | None = None,
+    ) -> int | None: ...
+
+    async def sync_event(self, key: str, guild_id: int, spec: EventSpec | None) -> Delivered: ...
 
     async def take_down(self, channel_id: int, message_id: int) -> bool: ...
 

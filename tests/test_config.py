@@ -15,6 +15,17 @@ def test_defaults() -> None:
     assert s.database_path == Path("data/haven.db")
     assert s.dev_guild_id is None and s.api_base is None
     assert s.log_level == "INFO"
+    assert s.members_intent is False
+
+
+@pytest.mark.parametrize(("raw", "on"), [("true", True), ("1", True), ("no", False), ("", False)])
+def test_members_intent_flag(raw: str, on: bool) -> None:
+    assert Settings.from_env({"DISCORD_TOKEN": "a", "MEMBERS_INTENT": raw}).members_intent is on
+
+
+def test_members_intent_flag_refuses_nonsense() -> None:
+    with pytest.raises(ConfigError, match="MEMBERS_INTENT"):
+        Settings.from_env({"DISCORD_TOKEN": "a", "MEMBERS_INTENT": "maybe"})
 
 
 def test_everything_set() -> None:
