@@ -436,13 +436,19 @@ class Delivery:
     ) -> discord.Member | None:
         """The member as Discord knows them now, or None when they are not in the server.
 
-        Haven has no members intent, so it asks (one REST call, remembered briefly for DMs;
-        `fresh` for a press, which must know *now*). Learning that someone left tells
-        `Members.left`, so features stop what they send them.
+        With the members intent (MEMBERS_INTENT) the server's member list is kept current by
+        Discord's events, so the cache is the answer. Without it Haven asks (one REST call,
+        remembered briefly for DMs; `fresh` for a press, which must know *now*). Learning that
+        someone left tells `Members.left`, so features stop what they send them.
         """
         guild = self._client.get_guild(guild_id)
         if guild is None:
             return None
+        if self._client.intents.members and guild.chunked:
+            cached = guild.get_member(user_id)
+            if cached is None:
+                await self._members.left(guild_id, user_id)
+            return cached
         key = (guild_id, user_id)
         known = self._known_members.get(key)
         if known is not None and known[0] > time.monotonic() and not fresh:

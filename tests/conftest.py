@@ -34,13 +34,19 @@ class Haven:
     db_path: Path
     clock: FakeClock
     dev_guild_id: int | None = None
+    members_intent: bool = False
     # Pacing has its own tests; a generous limit keeps the suite quick.
     pacer: Pacer = field(default_factory=lambda: Pacer(per_second=1000))
     bot: HavenBot = field(init=False)
     task: asyncio.Task[None] = field(init=False)
 
     async def start(self) -> None:
-        settings = Settings(token=TOKEN, database_path=self.db_path, dev_guild_id=self.dev_guild_id)
+        settings = Settings(
+            token=TOKEN,
+            database_path=self.db_path,
+            dev_guild_id=self.dev_guild_id,
+            members_intent=self.members_intent,
+        )
         self.bot = HavenBot(
             settings,
             clock=self.clock,

@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.reminders import KIND as REMINDER
-from tests.clock import utc
+from tests.clock import FakeClock, utc
 from tests.conftest import Haven
 from tests.fakediscord import (
     ALICE,
@@ -23,6 +23,7 @@ from tests.fakediscord import (
     CH_MODS,
     GUILD,
     MONA,
+    FakeDiscord,
     Message,
 )
 
@@ -439,3 +440,23 @@ async def test_my_timezone_reads_the_database_once(haven: Haven, monkeypatch: An
     assert "server's" in reply.text
     [read] = [sql for sql in calls if "outbox" not in sql]  # the scheduler may wake meanwhile
     assert "member_profile" in read and "guild_config" in read
+
+
+async def test_with_the_members_intent_a_leave_is_heard_not_asked(
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock
+) -> None:
+    app = Haven(fake, tmp_path / "h.db", clock, members_intent=True)
+    await app.start()
+    try:
+        await reminder_dm(app)
+        lookups = [c for c in fake.calls if "/members/" in c.path]
+        assert lookups == []  # the chunked member list answered; no REST look-up per DM
+        fake.world.remove_member(ALICE)
+        await fake.dispatch(
+            "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": fake.world.user_payload(ALICE)}
+        )
+        await app.settle()
+        assert await app.services.reminders.rule(GUILD, ALICE) is None
+        assert fake.rejections == []
+    finally:
+        await app.stop()
