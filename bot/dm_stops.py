@@ -2,7 +2,7 @@
 
 Each feature that DMs declares its *kind* here once (`declare`), with the label of the stop
 button and what stopping means: reminders simply switch off; other kinds are remembered in
-`dm_stops` and the delivery gate (`bot/delivery.py`) holds them back. The button is added by
+`dm_stops` and the delivery gate (`bot/delivery/dms.py`) holds them back. The button is added by
 delivery to every DM, so no feature can forget it.
 """
 
