@@ -68,17 +68,15 @@ class Support:
                 return custom, True
         return self._texts.text(RESOURCES_FILE), False
 
-    async def set_resources(self, guild_id: int, text: str) -> str | None:
-        """Save the server's own resources; empty (or Haven's default, unchanged) clears them."""
+    async def set_resources(self, guild_id: int, text: str, phrases: str = "") -> str | None:
+        """Save the server's own resources and its own words that show them privately, both or
+        neither (a refusal changes nothing). Empty resources (or Haven's default, unchanged)
+        clear them; returns what `/support` shows now, None for the default."""
         if text.strip() == self._texts.text(RESOURCES_FILE):
             text = ""
-        return (await self._guilds.update(guild_id, resources=text)).resources
-
-    async def set_distress_phrases(self, guild_id: int, raw: str) -> tuple[str, ...]:
-        """Save the moderators' own words that show the support card privately."""
-        phrases = parse_extra_phrases(raw)
-        await self._guilds.update(guild_id, distress_phrases="\n".join(phrases) or None)
-        return phrases
+        words = "\n".join(parse_extra_phrases(phrases)) or None
+        config = await self._guilds.update(guild_id, resources=text, distress_phrases=words)
+        return config.resources
 
     async def card(self, guild_id: int | None) -> SupportCard:
         resources, custom = await self.resources(guild_id)

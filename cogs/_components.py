@@ -26,8 +26,9 @@ import discord
 from discord import app_commands
 
 from bot.errors import NeedsServer, NotAllowed, UserError
+from bot.messages import Card
 from bot.routes import PREFIX, Route
-from cogs._replies import handle_error
+from cogs._replies import handle_error, reply
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -109,6 +110,12 @@ class Components:
         try:
             press = await self._verify(interaction, custom_id)
             await self._handlers[press.route.name](press)
+        except UserError as exc:
+            typed = [v for v in _submitted(data).values() if isinstance(v, str) and v.strip()]
+            if interaction.type is discord.InteractionType.modal_submit and typed:
+                await _refuse_keeping_text(interaction, exc.message, typed)
+            else:
+                await handle_error(interaction, exc)
         except Exception as exc:
             await handle_error(interaction, exc)
 
@@ -163,20 +170,33 @@ class Components:
 def _submitted(data: Any) -> dict[str, str | list[str]]:
     """A modal's values by custom_id, found at any depth (rows, labels)."""
     found: dict[str, str | list[str]] = {}
-    stack = list(data.get("components") or [])
-    while stack:
+    stack = list(reversed(data.get("components") or []))
+    while stack:  # depth first, in the form's order
         component = stack.pop()
         if not isinstance(component, dict):
             continue
+        stack.extend(reversed(component.get("components") or []))
         if "component" in component:
             stack.append(component["component"])
-        stack.extend(component.get("components") or [])
         custom_id = component.get("custom_id")
         if custom_id and "value" in component:
             found[custom_id] = str(component["value"])
         elif custom_id and "values" in component:
             found[custom_id] = [str(v) for v in component["values"]]
     return found
+
+
+async def _refuse_keeping_text(
+    interaction: discord.Interaction[Any], message: str, typed: list[str]
+) -> None:
+    """A form Haven could not use: say why, and hand back what they wrote so nothing is lost.
+
+    Each text comes back verbatim in a code block (one message each, so a long form fits).
+    """
+    for n, text in enumerate(typed):
+        fenced = "```\n" + text.replace("```", "`\u200b`\u200b`") + "\n```"
+        card = Card(fenced, title="What you wrote, to copy")
+        await reply(interaction, message if n == 0 else None, cards=[card])
 
 
 def buttons_view(*buttons: discord.ui.Button[Any]) -> discord.ui.View:

@@ -158,8 +158,9 @@ PHRASES_MAX = 2000
 
 async def resources_saved(press: Press) -> None:
     support = press.interaction.client.services.support
-    await support.set_distress_phrases(press.guild_id, press.text("phrases"))
-    saved = await support.set_resources(press.guild_id, press.text("resources"))
+    saved = await support.set_resources(
+        press.guild_id, press.text("resources"), press.text("phrases")
+    )
     if saved is None:
         await reply(
             press.interaction, "Cleared — `/support` shows Haven's general resources again."

@@ -460,3 +460,42 @@ async def test_with_the_members_intent_a_leave_is_heard_not_asked(
         assert fake.rejections == []
     finally:
         await app.stop()
+
+
+# --- moderators' own words, and forms that are refused keep their text -------------------------
+
+
+async def test_moderators_own_phrases_show_the_card_privately(haven: Haven) -> None:
+    opened = await haven.fake.slash("haven", "resources", user=MONA)
+    await opened.modal()
+    saved = await haven.fake.submit_modal(
+        opened, {"resources": "Riverside line: 0800 123", "phrases": "going to the bridge tonight"}
+    )
+    await saved.reply()
+    reply = await say(haven, "checkin", feeling="heavy", note="I keep going to the bridge tonight")
+    assert "Riverside" in reply.text and "may have read it wrong" in reply.text
+    calm = await say(haven, "checkin", feeling="heavy", note="walked over the bridge at noon")
+    assert "Riverside" not in calm.text
+
+
+async def test_a_refused_form_hands_back_what_was_written(haven: Haven) -> None:
+    opened = await haven.fake.slash("haven", "resources", user=MONA)
+    await opened.modal()
+    words = "Our own line: call 0800 123 — ``` any time"
+    submitted = await haven.fake.submit_modal(opened, {"resources": words, "phrases": "ok"})
+    refused = await submitted.reply()
+    [phrases_back] = await submitted.followups()
+    assert "`ok` is too short" in refused.text and "What you wrote" in refused.text
+    assert "Our own line: call 0800 123" in refused.text  # each field back, in form order
+    assert "```\nok\n```" in phrases_back.text
+    assert (await haven.services.guilds.get(GUILD)).resources is None  # nothing half-saved
+
+    picker = await haven.fake.slash("checkin")
+    await picker.modal()
+    long_note = "a note that matters " * 60  # 1,200 characters: over the limit
+    answer = await (
+        await haven.fake.submit_modal(
+            picker, {"feeling": ["heavy"], "note": long_note}, unchecked=True
+        )
+    ).reply()
+    assert "1000" in answer.text and long_note.strip()[:500] in answer.text
