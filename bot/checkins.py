@@ -58,8 +58,9 @@ SHARES_PER_HOUR = 4
 OPEN = Route("checkin:open", fields=(("guild", "id"),))
 OPEN_FROM_DM = Route("checkin:dm", fields=(("guild", "id"),), signed=True)
 PICKER = Route("checkin:pick", fields=(("guild", "id"),), signed=True)
-TAKE_BACK = Route("checkin:undo", fields=(("channel", "id"), ("message", "id")), signed=True)
-ROUTES = (OPEN, OPEN_FROM_DM, PICKER, TAKE_BACK)
+TAKE_BACK = Route(
+    "checkin:undo", fields=(("guild", "id"), ("channel", "id"), ("message", "id")), signed=True
+)
 
 BUDDY_DMS = "buddy"
 

@@ -26,7 +26,7 @@ GROUNDING_FILE = "grounding.txt"
 # Both carry the server, signed for the member, so they work from a check-in made in a DM too.
 ASK = Route("support:ask", fields=(("guild", "id"),), signed=True)
 SEND = Route("support:send", fields=(("guild", "id"),), signed=True)
-NOT_NOW = Route("support:not-now")
+NOT_NOW = Route("support:not-now", fields=(("guild", "id"),), signed=True)
 EDIT_RESOURCES = Route("support:resources", who="moderator")
 
 

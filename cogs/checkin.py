@@ -123,7 +123,11 @@ def result_message(
                 label="Take my anonymous post down",
                 style=discord.ButtonStyle.secondary,
                 custom_id=components.custom_id(
-                    TAKE_BACK, user_id, channel=channel_id, message=message_id
+                    TAKE_BACK,
+                    user_id,
+                    guild=checkin.guild_id,
+                    channel=channel_id,
+                    message=message_id,
                 ),
             )
         )

@@ -58,7 +58,10 @@ async def ask(press: Press) -> None:
         style=discord.ButtonStyle.primary,
         custom_id=bot.components.custom_id(SEND, press.user_id, guild=press.guild_id),
     )
-    not_now = discord.ui.Button[Any](label="Not now", custom_id=bot.components.custom_id(NOT_NOW))
+    not_now = discord.ui.Button[Any](
+        label="Not now",
+        custom_id=bot.components.custom_id(NOT_NOW, press.user_id, guild=press.guild_id),
+    )
     await reply(
         press.interaction,
         f"If you'd like, I'll post a short note in the moderators' channel ({where}), which "

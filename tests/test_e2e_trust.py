@@ -304,6 +304,21 @@ async def test_an_anonymous_post_can_be_taken_back_by_its_author_only(haven: Hav
     assert posts_in(haven, CH_CHECKINS) == []
 
 
+async def test_an_anonymous_share_from_a_reminder_can_be_taken_back_in_the_dm(
+    haven: Haven,
+) -> None:
+    await setup_channels(haven)
+    dm = await reminder_dm(haven)
+    opened = await haven.fake.click(dm, "Check in")
+    await opened.modal()
+    reply = await (
+        await haven.fake.submit_modal(opened, {"feeling": ["heavy"], "share": ["anonymous"]})
+    ).reply()
+    assert reply.guild_id is None and len(posts_in(haven, CH_CHECKINS)) == 1
+    done = await (await haven.fake.click(reply, "Take my anonymous post down")).reply()
+    assert "post is down" in done.text and posts_in(haven, CH_CHECKINS) == []
+
+
 async def test_the_retention_purge_leaves_no_note_bytes_in_the_wal(haven: Haven) -> None:
     await setup_channels(haven, retention_days=7)
     await say(haven, "checkin", feeling="heavy", note=NOTE)
@@ -361,6 +376,8 @@ async def test_ask_a_moderator_works_from_a_checkin_made_from_a_reminder(haven: 
     asked = await (await fake.click(reply, "Ask a moderator to reach out")).reply()
     assert "#moderators" in asked.text and "can't promise" in asked.text
     assert posts_in(haven, CH_MODS) == []
+    later = await (await fake.click(asked, "Not now")).reply()
+    assert "nothing was sent" in later.text and posts_in(haven, CH_MODS) == []
     await (await fake.click(asked, "Yes, let them know")).reply()
     [notice] = posts_in(haven, CH_MODS)
     assert "Ally" in notice.text and "Alice" not in notice.text  # the server nickname
