@@ -177,6 +177,14 @@ async def test_when_haven_is_removed_from_a_server_its_jobs_stop(haven: Haven) -
     await haven.settle()
     assert await haven.services.scheduler.pending(guild_id=GUILD) == []
 
+    # Still gone after a restart (start-up plans from the rules): nothing is even attempted.
+    del haven.fake.world.guilds[GUILD]
+    await haven.restart()
+    mark = len(haven.fake.calls)
+    haven.clock.advance(hours=2)
+    await haven.run_due()
+    assert [c for c in haven.fake.calls[mark:] if "/messages" in c.path] == []
+
 
 # --- 3. messages within Discord's limits -----------------------------------------------------
 

@@ -150,6 +150,8 @@ class Ledger:
 
         `about_id` names the member the post is about, so their data requests find it.
         """
+        if guild_id is not None and self._client.get_guild(guild_id) is None:
+            return Delivered.NO_ACCESS  # Haven was removed from that server: never knock
         channel = self._client.get_channel(channel_id)
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread) and missing_permissions(
             channel, embeds=bool(message.cards)
