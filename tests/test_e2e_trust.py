@@ -56,6 +56,13 @@ async def reminder_dm(haven: Haven, user: int = ALICE) -> Message:
     return dm
 
 
+async def checkin_from_dm(haven: Haven, **values: list[str]) -> Message:
+    """Check in through a reminder DM's button and its picker; the private reply."""
+    opened = await haven.fake.click(await reminder_dm(haven), "Check in")
+    await opened.modal()
+    return await (await haven.fake.submit_modal(opened, values)).reply()
+
+
 def posts_in(haven: Haven, channel: int) -> list[Message]:
     return [m for m in haven.fake.messages_in(channel) if not m.deleted]
 
@@ -316,12 +323,7 @@ async def test_an_anonymous_share_from_a_reminder_can_be_taken_back_in_the_dm(
     haven: Haven,
 ) -> None:
     await setup_channels(haven)
-    dm = await reminder_dm(haven)
-    opened = await haven.fake.click(dm, "Check in")
-    await opened.modal()
-    reply = await (
-        await haven.fake.submit_modal(opened, {"feeling": ["heavy"], "share": ["anonymous"]})
-    ).reply()
+    reply = await checkin_from_dm(haven, feeling=["heavy"], share=["anonymous"])
     assert reply.guild_id is None and len(posts_in(haven, CH_CHECKINS)) == 1
     done = await (await haven.fake.click(reply, "Take my anonymous post down")).reply()
     assert "post is down" in done.text and posts_in(haven, CH_CHECKINS) == []
@@ -374,12 +376,7 @@ async def test_ask_a_moderator_works_from_a_checkin_made_from_a_reminder(haven: 
     fake = haven.fake
     await setup_channels(haven)
     fake.world.guilds[GUILD].members[ALICE].nick = "Ally"
-    dm = await reminder_dm(haven)
-    opened = await fake.click(dm, "Check in")
-    await opened.modal()
-    reply = await (
-        await fake.submit_modal(opened, {"feeling": ["heavy"], "reach_out": ["yes"]})
-    ).reply()
+    reply = await checkin_from_dm(haven, feeling=["heavy"], reach_out=["yes"])
     assert "only if you press the button" in reply.text
     asked = await (await fake.click(reply, "Ask a moderator to reach out")).reply()
     assert "#moderators" in asked.text and "can't promise" in asked.text
@@ -395,10 +392,7 @@ async def test_shares_from_a_dm_use_the_server_nickname(haven: Haven) -> None:
     fake = haven.fake
     await setup_channels(haven)
     fake.world.guilds[GUILD].members[ALICE].nick = "Ally"
-    dm = await reminder_dm(haven)
-    opened = await fake.click(dm, "Check in")
-    await opened.modal()
-    await (await fake.submit_modal(opened, {"feeling": ["bright"], "share": ["channel"]})).reply()
+    await checkin_from_dm(haven, feeling=["bright"], share=["channel"])
     [post] = posts_in(haven, CH_CHECKINS)
     assert "Ally checked in" in post.text and "Alice" not in post.text
 
