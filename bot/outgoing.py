@@ -14,20 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
-from bot.messages import Button, Card, Outgoing
-
-__all__ = [  # Button, Card and Outgoing: TEMPORARY re-export
-    "Button",
-    "Card",
-    "Delivered",
-    "Dm",
-    "EventSpec",
-    "Outgoing",
-    "Post",
-    "Reached",
-    "Sender",
-    "Target",
-]
+from bot.messages import Outgoing
 
 
 class Delivered(enum.Enum):
