@@ -52,26 +52,28 @@ COGS = ("cogs.support", "cogs.checkin", "cogs.my", "cogs.haven", "cogs.notices",
 class Services:
     """Everything the cogs may call. Built once per process in `setup_hook`."""
 
-    db: Database
-    features: Features
-    routes: Routes
-    scheduler: Scheduler
-    dm_stops: DmStops
-    delivery: Delivery
-    texts: Texts
-    guilds: Guilds
-    members: Members
-    support: Support
-    status: Status
-    maintenance: Maintenance
-    notices: Notices
-    buddies: Buddies
+    # Feature services first: they contribute in this order, which is the order members read
+    # in /my privacy (their check-ins before the records of how Haven reached them).
     checkins: Checkins
-    charts: ChartRenderer
-    prompts: Prompts
+    members: Members
     reminders: Reminders
     noticing: Noticing
+    prompts: Prompts
+    support: Support
+    buddies: Buddies
+    notices: Notices
+    delivery: Delivery
+    dm_stops: DmStops
+    scheduler: Scheduler
+    maintenance: Maintenance
+    status: Status
     privacy: Privacy
+    guilds: Guilds
+    charts: ChartRenderer
+    texts: Texts
+    routes: Routes
+    features: Features
+    db: Database
 
 
 class HavenBot(commands.Bot):
