@@ -60,7 +60,7 @@ SHARED_LINES = {
         "I couldn't reach your buddy just now (their DMs may be closed), so it stayed private."
     ),
     Shared.BUDDY_RESTING: (
-        "Your buddy is resting from DMs just now (a pause or quiet hours), so I kept this "
+        "Your buddy is resting from DMs just now, so I kept this "
         "private rather than send it while they're away."
     ),
     Shared.PACED: (

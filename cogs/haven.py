@@ -36,11 +36,10 @@ CHANNELS = (
 
 
 def configuration_card(config: GuildConfig, title: str, *extra: Field) -> Card:
-    fields = [
-        Field(label, f"<#{channel_id}>" if channel_id else f"not set — {without}")
-        for attr, label, without, _ in CHANNELS
-        for channel_id in [getattr(config, attr)]
-    ]
+    fields = []
+    for attr, label, without, _ in CHANNELS:
+        channel_id = getattr(config, attr)
+        fields.append(Field(label, f"<#{channel_id}>" if channel_id else f"not set — {without}"))
     role = f"<@&{config.host_role_id}>" if config.host_role_id else "not set"
     resources = (
         f"this server's own ({len(config.resources)} characters)"
@@ -64,7 +63,8 @@ def seen_by_non_moderators(channel: discord.abc.GuildChannel) -> list[str]:
         if perms.manage_guild or perms.administrator or role.managed:  # managed: a bot's role
             continue
         if channel.permissions_for(role).view_channel:
-            readers.append("everyone" if role.is_default() else f"@{role.name}")
+            name = discord.utils.escape_markdown(role.name)
+            readers.append("everyone" if role.is_default() else f"@{name}")
     if any(
         not isinstance(target, discord.Role) and overwrite.view_channel
         for target, overwrite in channel.overwrites.items()

@@ -164,7 +164,7 @@ class MyCog(commands.GroupCog, group_name="my", group_description="Your own Have
         members = self.bot.services.members
         await members.set_quiet_hours(guild_id, user_id, start, end)
         profile = await members.profile(guild_id, user_id)
-        zone = await members.zone_for(guild_id, user_id)
+        zone = profile.zone
         assert profile.quiet_start is not None and profile.quiet_end is not None
         begin, finish = format_hhmm(profile.quiet_start), format_hhmm(profile.quiet_end)
         await reply(

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from bot.config import Settings
 from bot.pacing import Pacer
 from bot.scheduler import RunSummary
 from tests.clock import FakeClock
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import ALICE, FakeDiscord, Message
 
 TOKEN = "fake-token"
 
@@ -88,6 +89,11 @@ class Haven:
         """Let tasks the bot spawned (views, listeners) finish their current step."""
         for _ in range(5):
             await asyncio.sleep(0.01)
+
+
+async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) -> Message:
+    """Run a slash command as `user` (Alice by default) and wait for the bot's reply."""
+    return await (await haven.fake.slash(*command, user=user, **options)).reply()
 
 
 @pytest.fixture

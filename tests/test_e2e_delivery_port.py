@@ -15,7 +15,7 @@ from bot.checkins import BUDDY_DMS
 from bot.messages import Card, Outgoing
 from bot.outgoing import Delivered, Dm, EventSpec, Post
 from bot.reminders import KIND as REMINDER
-from tests.conftest import Haven
+from tests.conftest import Haven, say
 from tests.fakediscord import (
     ALICE,
     BOB,
@@ -51,10 +51,6 @@ def calls(haven: Haven, method: str, path: str, since: int = 0) -> list[Call]:
 def requests(haven: Haven, path: str, since: int) -> list[Call]:
     """Every request to `path` since a mark, accepted or not."""
     return [c for c in haven.fake.calls[since:] if re.fullmatch(path, c.path)]
-
-
-async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) -> None:
-    await (await haven.fake.slash(*command, user=user, **options)).reply()
 
 
 # --- to_first: a DM, else a mention -----------------------------------------------------------

@@ -8,12 +8,10 @@ every request the bot makes (the `haven` fixture fails the test on any rejection
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Haven
+from tests.conftest import Haven, say
 from tests.fakediscord import ALICE, BOB, CH_CHECKINS, CH_MODS, GUILD, MONA
 
 PIECES = [
@@ -32,10 +30,6 @@ def text(max_size: int) -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(PIECES[:30]), st.integers(1, 2000)).map(lambda t: t[0] * t[1]),
         st.text(min_size=1, max_size=200),
     ).map(lambda s: s[:max_size].strip() or "x")
-
-
-async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) -> None:
-    await (await haven.fake.slash(*command, user=user, **options)).reply()
 
 
 @settings(

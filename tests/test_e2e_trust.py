@@ -14,7 +14,7 @@ import aiosqlite
 
 from bot.reminders import KIND as REMINDER
 from tests.clock import FakeClock, utc
-from tests.conftest import Haven
+from tests.conftest import Haven, say
 from tests.fakediscord import (
     ALICE,
     BOB,
@@ -28,10 +28,6 @@ from tests.fakediscord import (
 )
 
 NOTE = "an unmistakable private note 5e1f"
-
-
-async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) -> Message:
-    return await (await haven.fake.slash(*command, user=user, **options)).reply()
 
 
 async def setup_channels(haven: Haven, **extra: Any) -> None:
@@ -173,6 +169,15 @@ async def test_pause_and_quiet_hours_hold_back_every_dm(haven: Haven) -> None:
     await say(haven, "my", "quiet-hours", user=BOB, start="11:00", end="13:00")  # it is 12:00
     await say(haven, "checkin", feeling="heavy", share="buddy")
     assert haven.fake.dms_to(BOB) == []
+
+
+async def test_a_dm_button_for_a_server_haven_left_is_refused_kindly(haven: Haven) -> None:
+    dm = await reminder_dm(haven)
+    await haven.fake.dispatch("GUILD_DELETE", {"id": str(GUILD)})
+    await haven.settle()
+    refused = await (await haven.fake.click(dm, "Check in")).reply()
+    assert "not part of that server any more" in refused.text
+    assert await haven.services.db.fetchval("SELECT count(*) FROM checkins") == 0
 
 
 async def test_when_haven_is_removed_from_a_server_its_jobs_stop(haven: Haven) -> None:
