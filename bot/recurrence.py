@@ -18,8 +18,8 @@ down runs late only while it is still that day where the rule lives):
   Pass the first occurrence's date (or any date in its week) as the anchor, and store it with
   the rule, so the phase never drifts.
 
-Both follow timeutil's conventions: a time inside a spring-forward gap happens as far after
-the gap as it was into it (02:30 → 03:30 in New York); a time that happens twice on a
+Both follow timeutil's conventions: a time inside a spring-forward gap happens at the
+first valid minute after it (02:30 → 03:00 in New York); a time that happens twice on a
 fall-back day happens once, the first time. "Tuesday 19:00 Europe/London" is 19:00 in London
 all year: 18:00 UTC in summer, 19:00 UTC in winter.
 

@@ -8,9 +8,10 @@ This module turns a wall time into UTC instants (`at_wall_time`, `next_wall_time
 every N weeks) and the life-cycle that plans their occurrences into the outbox.
 
 Conventions (decided once, used everywhere):
-- A wall time that does not exist (spring-forward gap) happens as many minutes after the
-  gap as it was into it: 02:30 on the New York spring-forward day is 03:30 EDT. This is what
-  `fold=0` gives, so the reminder still arrives that morning instead of being skipped.
+- A wall time that does not exist (spring-forward gap) happens at the first valid minute
+  after it, the moment the gap ends: 02:30 on the New York spring-forward day is 03:00 EDT.
+  So a reminder still arrives that morning instead of being skipped, and a circle meets as
+  close to its usual time as the clocks allow.
 - A wall time that happens twice (fall-back overlap) happens once, at its first occurrence.
 - Instants are stored in SQLite as fixed-width UTC text (`2026-11-28T09:00:00Z`), which sorts
   like time itself.
@@ -169,9 +170,24 @@ def format_hhmm(t: time) -> str:
 
 
 def at_wall_time(day: date, wall: time, zone: ZoneInfo) -> datetime:
-    """The UTC instant of `wall` on local `day` in `zone` (gap: shifted forward; overlap: first)."""
-    local = datetime.combine(day, wall, tzinfo=zone)  # fold=0 implements both conventions
-    return local.astimezone(UTC)
+    """The UTC instant of `wall` on local `day` in `zone` (gap: the first valid minute after
+    it; overlap: the first occurrence)."""
+    local = datetime.combine(day, wall, tzinfo=zone)  # fold=0: an overlap's first occurrence
+    instant = local.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # In a gap, fold=0 read the time with the offset from before it, landing as far past the
+    # gap's end as `wall` was into it; the gap ends at the transition, which lies between the
+    # two readings. Find it to the second (offsets change on whole seconds).
+    low = local.replace(fold=1).astimezone(UTC)
+    high = instant
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == high.astimezone(zone).utcoffset():
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)
 
 
 def local_date(instant: datetime, zone: ZoneInfo) -> date:

@@ -150,16 +150,16 @@ def test_tuesday_1900_london_stays_1900_local_across_both_dst_changes() -> None:
         assert (local.weekday(), local.time()) == (TUESDAY, time(19))
 
 
-def test_a_time_in_the_spring_forward_gap_happens_after_it() -> None:
-    # New York skips 02:00–03:00 on Sunday 8 March 2026: 02:30 happens at 03:30 EDT.
+def test_a_time_in_the_spring_forward_gap_moves_to_the_first_valid_minute() -> None:
+    # New York skips 02:00–03:00 on Sunday 8 March 2026: 02:30 happens at 03:00 EDT.
     got = first(weekly(utc(2026, 2, 28), SUNDAY, time(2, 30), NY, 1, date(2026, 3, 1)), 3)
     assert [o.due for o in got] == [
         utc(2026, 3, 1, 7, 30),  # 02:30 EST
-        utc(2026, 3, 8, 7, 30),  # 03:30 EDT, the gap's shift
+        utc(2026, 3, 8, 7),  # 03:00 EDT, the first minute after the gap
         utc(2026, 3, 15, 6, 30),  # 02:30 EDT
     ]
     assert got[1].key == "c:7:2026-03-08"
-    assert got[1].due.astimezone(NY).time() == time(3, 30)
+    assert got[1].due.astimezone(NY).time() == time(3, 0)
 
 
 def test_the_ambiguous_fall_back_hour_happens_once_the_first_time() -> None:

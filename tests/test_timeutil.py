@@ -37,19 +37,19 @@ LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
         # New York springs forward 2026-03-08 02:00 EST → 03:00 EDT.
         (NY, utc(2026, 3, 7, 12), time(9, 0), utc(2026, 3, 7, 14)),  # EST, UTC-5
         (NY, utc(2026, 3, 7, 15), time(9, 0), utc(2026, 3, 8, 13)),  # EDT, UTC-4
-        (NY, utc(2026, 3, 7, 15), time(2, 30), utc(2026, 3, 8, 7, 30)),  # gap → 03:30 EDT
+        (NY, utc(2026, 3, 7, 15), time(2, 30), utc(2026, 3, 8, 7)),  # gap → 03:00 EDT
         # New York falls back 2026-11-01 02:00 EDT → 01:00 EST; 01:30 happens twice.
         (NY, utc(2026, 10, 31, 12), time(1, 30), utc(2026, 11, 1, 5, 30)),  # first: EDT
         (NY, utc(2026, 11, 1, 5, 30), time(1, 30), utc(2026, 11, 2, 6, 30)),  # not again at 06:30
         # London springs forward 2026-03-29 01:00 GMT → 02:00 BST.
-        (LONDON, utc(2026, 3, 28, 12), time(1, 30), utc(2026, 3, 29, 1, 30)),  # gap → 02:30 BST
+        (LONDON, utc(2026, 3, 28, 12), time(1, 30), utc(2026, 3, 29, 1)),  # gap → 02:00 BST
         (LONDON, utc(2026, 3, 28, 12), time(19, 0), utc(2026, 3, 28, 19)),
         (LONDON, utc(2026, 3, 28, 20), time(19, 0), utc(2026, 3, 29, 18)),  # 19:00 BST
         # London falls back 2026-10-25 02:00 BST → 01:00 GMT.
         (LONDON, utc(2026, 10, 24, 12), time(1, 30), utc(2026, 10, 25, 0, 30)),
         (LONDON, utc(2026, 10, 25, 0, 30), time(1, 30), utc(2026, 10, 26, 1, 30)),
         # Lord Howe moves by 30 minutes. Springs forward 2026-10-04 02:00 → 02:30 (UTC+11).
-        (LORD_HOWE, utc(2026, 10, 3, 0), time(2, 15), utc(2026, 10, 3, 15, 45)),  # → 02:45
+        (LORD_HOWE, utc(2026, 10, 3, 0), time(2, 15), utc(2026, 10, 3, 15, 30)),  # → 02:30
         (LORD_HOWE, utc(2026, 10, 3, 0), time(9, 0), utc(2026, 10, 3, 22, 0)),
         # Falls back 2026-04-05 02:00 → 01:30 (UTC+10:30); 01:45 happens twice.
         (LORD_HOWE, utc(2026, 4, 4, 0), time(1, 45), utc(2026, 4, 4, 14, 45)),
