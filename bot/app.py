@@ -19,12 +19,15 @@ from discord.ext import commands
 from bot.buddies import Buddies
 from bot.charts import ChartRenderer
 from bot.checkins import Checkins
+from bot.circle_reminders import CircleReminders
+from bot.circles import Circles
 from bot.config import Settings
 from bot.db import Database, migrate
 from bot.delivery import Delivery
 from bot.dm_stops import DmStops
 from bot.features import Contributor, Features
 from bot.guilds import Guilds
+from bot.hosting import Hosting
 from bot.logs import keep_private_text_out_of_logs
 from bot.maintenance import Maintenance
 from bot.members import Members
@@ -45,7 +48,17 @@ from cogs._tree import HavenTree  # the one error policy lives with the Discord 
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.support", "cogs.checkin", "cogs.my", "cogs.haven", "cogs.notices", "cogs.dms")
+COGS = (
+    "cogs.support",
+    "cogs.checkin",
+    "cogs.my",
+    "cogs.circle",
+    "cogs.circle_reminders",
+    "cogs.host",
+    "cogs.haven",
+    "cogs.notices",
+    "cogs.dms",
+)
 
 
 @dataclass
@@ -59,6 +72,9 @@ class Services:
     reminders: Reminders
     noticing: Noticing
     prompts: Prompts
+    circles: Circles
+    circle_reminders: CircleReminders
+    hosting: Hosting
     support: Support
     buddies: Buddies
     notices: Notices
@@ -148,6 +164,7 @@ class HavenBot(commands.Bot):
         )
         noticing = Noticing(db, members, buddies, scheduler, delivery, dm_stops, clock=clock)
         checkins.on_recorded(noticing.on_checkin)
+        circles = Circles(db, guilds, members, scheduler, delivery, routes, dm_stops, clock=clock)
         services = Services(
             db=db,
             features=features,
@@ -170,6 +187,13 @@ class HavenBot(commands.Bot):
                 db, guilds, members, scheduler, notices, delivery, routes, dm_stops, clock=clock
             ),
             noticing=noticing,
+            circles=circles,
+            circle_reminders=CircleReminders(
+                circles, scheduler, delivery, routes, dm_stops, clock=clock
+            ),
+            hosting=Hosting(
+                db, circles, guilds, scheduler, delivery, routes, dm_stops, texts, clock=clock
+            ),
             privacy=Privacy(db, delivery, features, clock=clock),
         )
         for service in vars(services).values():

@@ -34,6 +34,16 @@ class PersonalData:
     table: str
     description: str
     where: str = IN_SERVER  # named parameters :guild and :user
+    # What forgetting does to the rows `where` finds. None deletes them; a SET clause
+    # ("host_id = NULL") clears the member's mark from a row that belongs to the server (a
+    # circle they host stays; only their name on it goes).
+    forget_set: str | None = None
+
+    @property
+    def forget_sql(self) -> str:
+        if self.forget_set is None:
+            return f"DELETE FROM {self.table} WHERE {self.where}"
+        return f"UPDATE {self.table} SET {self.forget_set} WHERE {self.where}"
 
 
 @dataclass
@@ -56,8 +66,15 @@ class Features:
     def purge(self, name: str, step: Step) -> None:
         self.purges[name] = step
 
-    def data(self, table: str, description: str, where: str = IN_SERVER) -> None:
-        self.personal_data.append(PersonalData(table, description, where))
+    def data(
+        self,
+        table: str,
+        description: str,
+        where: str = IN_SERVER,
+        *,
+        forget_set: str | None = None,
+    ) -> None:
+        self.personal_data.append(PersonalData(table, description, where, forget_set))
 
     def privacy(self, section: Section, line: str | PrivacyLine) -> None:
         self.privacy_lines.append((section, line if callable(line) else _constant(line)))

@@ -82,7 +82,7 @@ class Privacy:
         removed = 0
         async with self._db.transaction() as tx:
             for item in self._features.personal_data:
-                removed += await tx.execute(f"DELETE FROM {item.table} WHERE {item.where}", params)
+                removed += await tx.execute(item.forget_sql, params)
         await self._db.checkpoint()
         return Forgotten(removed, down, len(posts) - down)
 

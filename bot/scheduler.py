@@ -240,6 +240,16 @@ class Scheduler:
             params.append(user_id)
         return await self._db.execute(sql, params)
 
+    async def cancel_prefix(self, prefix: str) -> int:
+        """Cancel pending occurrences keyed `prefix` or `prefix:…` (all the work one thing
+        owns, e.g. a circle session's reminders). Returns how many."""
+        pattern = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + ":%"
+        return await self._db.execute(
+            "UPDATE outbox SET state = 'cancelled', finished_at = ? WHERE state = 'pending'"
+            " AND (key = ? OR key LIKE ? ESCAPE '!')",
+            (to_db(self._clock()), prefix, pattern),
+        )
+
     async def cancel_guild(self, guild_id: int) -> int:
         """Cancel every pending occurrence for a server (Haven was removed from it)."""
         return await self._db.execute(

@@ -18,6 +18,7 @@ from cogs._components import Press, buttons_view
 from cogs._replies import reply
 from cogs._views import guild_id_of, zone_choices
 from cogs.checkin import CheckinModeration
+from cogs.circle import CircleModeration
 from cogs.support import SupportModeration
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def channel_warnings(guild: discord.Guild, config: GuildConfig) -> list[str]:
 @app_commands.default_permissions(manage_guild=True)
 class HavenCog(
     CheckinModeration,
+    CircleModeration,
     SupportModeration,
     commands.GroupCog,
     group_name="haven",
