@@ -871,6 +871,8 @@ class Circles:
         length = timedelta(minutes=circle.duration)
         new: list[Session] = []
         for day, starts in wanted:
+            if day.isoformat() in taken and not replan:
+                continue  # already planned (or skipped): nothing to write
             row = await self._db.fetchone(
                 "INSERT INTO circle_sessions (circle_id, guild_id, local_date, starts_at, ends_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (circle_id, local_date) DO UPDATE SET"
@@ -1038,7 +1040,11 @@ class Circles:
             if channel is not None:
                 targets.append(Post(channel, ping=(user_id,)))
             result: Reached = await self._sender.to_first(
-                f"circle-{key}:{user_id}", targets, message, guild_id=circle.guild_id
+                f"circle-{key}:{user_id}",
+                targets,
+                message,
+                guild_id=circle.guild_id,
+                about_id=user_id,  # a channel mention names them: /my forget takes it down
             )
             reached += result.ok
         return reached

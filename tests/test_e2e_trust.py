@@ -267,6 +267,7 @@ async def test_forget_leaves_the_member_nowhere_in_any_table(haven: Haven, tmp_p
     fake.close_dms(ALICE)
     await reminder_dm_closed(haven)
     await say(haven, "checkin", user=BOB, feeling="settled", note="bob's own")
+    await circle_life(haven)
     named = [m for m in posts_in(haven, CH_CHECKINS) if "Alice" in m.text]
     assert named and fake.dms_to(BOB)
 
@@ -278,6 +279,28 @@ async def test_forget_leaves_the_member_nowhere_in_any_table(haven: Haven, tmp_p
     assert [m for m in fake.dms_to(BOB) if not m.deleted] == []  # shares and nudge, both about her
     assert posts_in(haven, CH_MODS) == []
     assert await _mentions(haven, BOB) != []  # Bob's own data stays
+
+
+async def circle_life(haven: Haven) -> None:
+    """Alice in every circle table: hosting, co-hosting, covering, seats, the talking piece."""
+    circles = haven.services.circles
+    hosted = await circles.create(GUILD, name="Alice's", weekday="monday", at="18:00", host_id=ALICE)
+    other = await circles.create(GUILD, name="Other", weekday="tuesday", at="18:00", capacity=2)
+    await circles.set_cohost(GUILD, str(other.id), ALICE, remove=False)
+    await circles.agree(other, ALICE)
+    await circles.join(other, ALICE, every_week=True, aftercare=True)
+    await circles.join(other, BOB)
+    session = await circles.next_session(other)
+    assert session is not None
+    await haven.services.db.execute(
+        "UPDATE circle_sessions SET cover_id = ? WHERE id = ?", (ALICE, session.id)
+    )
+    await haven.services.db.execute(
+        "INSERT INTO circle_talking (session_id, guild_id, user_id, state, queued_at)"
+        " VALUES (?, ?, ?, 'waiting', '2026-11-01T00:00:00Z')",
+        (session.id, GUILD, ALICE),
+    )
+    assert hosted.host_id == ALICE
 
 
 async def reminder_dm_closed(haven: Haven) -> None:
