@@ -13,5 +13,8 @@ DELIVERY_RECORD_DAYS = 30
 CLOSED_DM_DAYS = 7
 """How long Haven remembers that a member's DMs refused it."""
 
+DM_CHANNEL_DAYS = 30
+"""How long Haven remembers the id of its DM channel with a member before asking Discord again."""
+
 OUTBOX_HISTORY_DAYS = 30
 """Finished scheduled work (what ran, when, and with what outcome)."""

@@ -284,7 +284,9 @@ async def test_forget_leaves_the_member_nowhere_in_any_table(haven: Haven, tmp_p
 async def circle_life(haven: Haven) -> None:
     """Alice in every circle table: hosting, co-hosting, covering, seats, the talking piece."""
     circles = haven.services.circles
-    hosted = await circles.create(GUILD, name="Alice's", weekday="monday", at="18:00", host_id=ALICE)
+    hosted = await circles.create(
+        GUILD, name="Alice's", weekday="monday", at="18:00", host_id=ALICE
+    )
     other = await circles.create(GUILD, name="Other", weekday="tuesday", at="18:00", capacity=2)
     await circles.set_cohost(GUILD, str(other.id), ALICE, remove=False)
     await circles.agree(other, ALICE)

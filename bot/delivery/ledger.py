@@ -1,7 +1,8 @@
 """The ledger every delivery goes through: one row per key, nonces from keys, the send itself.
 
 Also who is still a member (asked of Discord, or the member list with MEMBERS_INTENT), because
-DMs, threads and presses all need to know.
+DMs, threads and presses all need to know; and the DM channel Discord gave us for each member
+(`dm_channels`), so a DM, even the first after a restart, costs Discord one request, not two.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bot.features import Features
 from bot.members import Members
 from bot.messages import Card, Outgoing, card_payload, fit, fit_card
 from bot.outgoing import Delivered
-from bot.retention import CLOSED_DM_DAYS, DELIVERY_RECORD_DAYS
+from bot.retention import CLOSED_DM_DAYS, DELIVERY_RECORD_DAYS, DM_CHANNEL_DAYS
 from bot.routes import Routes
 from bot.timeutil import Clock, from_db, to_db, utcnow
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CLOSED_DM_MEMORY = timedelta(days=CLOSED_DM_DAYS)
 DM_CLOSED_CODE = 50007
+UNKNOWN_CHANNEL_CODE = 10003
+DM_CHANNEL_MEMORY_SIZE = 20_000  # DM channel ids kept in memory (the rest are one read away)
 MEMBER_MEMORY_SECONDS = 600  # how long "yes, they are a member" is believed without asking again
 MEMBER_MEMORY_SIZE = 20_000
 
@@ -88,7 +91,7 @@ class Ledger:
         self._dm_stops = dm_stops
         self._routes = routes
         self._clock = clock
-        self._dm_channels: dict[int, int] = {}
+        self._dm_channels: OrderedDict[int, int] = OrderedDict()  # user id -> DM channel id
         self._known_members: OrderedDict[tuple[int, int], tuple[float, discord.Member]] = (
             OrderedDict()
         )
@@ -111,8 +114,16 @@ class Ledger:
             "removed too).",
             where="user_id = :user",
         )
+        features.data(
+            "dm_channels",
+            "The id of our DM conversation with you (never what was said in it), so a message "
+            "to you costs Discord one request instead of two. Shared by every server, so it is "
+            "removed too.",
+            where="user_id = :user",
+        )
         features.purge("delivery records", self._purge_records)
         features.purge("closed-DM notes", self._purge_closed_dms)
+        features.purge("remembered DM channels", self._purge_dm_channels)
         features.privacy(
             "keep",
             "• **Delivery records**: that I sent you (or posted about you) a message, when, and "
@@ -123,6 +134,12 @@ class Ledger:
             "keep",
             f"• **Whether your DMs are closed to me**, so I don't keep knocking. Kept "
             f"{CLOSED_DM_DAYS} days, or until you turn on something that DMs you.",
+        )
+        features.privacy(
+            "keep",
+            "• **Where our DMs are**: just the id of our conversation, never what was said, so "
+            f"each message I send you costs Discord one request, not two. Kept {DM_CHANNEL_DAYS} "
+            "days, then I simply ask Discord again.",
         )
 
     async def _purge_records(self, now: datetime) -> int:
@@ -136,6 +153,10 @@ class Ledger:
     async def _purge_closed_dms(self, now: datetime) -> int:
         cutoff = to_db(now - timedelta(days=CLOSED_DM_DAYS))
         return await self._db.execute("DELETE FROM closed_dms WHERE closed_at < ?", (cutoff,))
+
+    async def _purge_dm_channels(self, now: datetime) -> int:
+        cutoff = to_db(now - timedelta(days=DM_CHANNEL_DAYS))
+        return await self._db.execute("DELETE FROM dm_channels WHERE opened_at < ?", (cutoff,))
 
     async def to_channel(
         self,
@@ -263,7 +284,7 @@ class Ledger:
             return Delivered.DM_CLOSED
         await self._record(key, guild_id, user_id, about_id, "sending")
         try:
-            sent = await _send(target, message, nonce_for(key))
+            sent = await self._send_to(target, message, nonce_for(key), user_id)
         except discord.Forbidden as exc:
             if exc.code == DM_CLOSED_CODE:
                 await self._note_dm_closed(user_id)
@@ -282,6 +303,24 @@ class Ledger:
             message_id=sent.id,
         )
         return Delivered.SENT
+
+    async def _send_to(
+        self,
+        target: discord.abc.Messageable,
+        message: Outgoing,
+        nonce: str,
+        user_id: int | None,
+    ) -> discord.Message:
+        """`_send`; for a DM (`user_id`) whose channel Discord no longer knows (404, Unknown
+        Channel), the channel is forgotten and the message sent once more in one opened afresh."""
+        try:
+            return await _send(target, message, nonce)
+        except discord.NotFound as exc:
+            if user_id is None or exc.code != UNKNOWN_CHANNEL_CODE:
+                raise
+        log.info("the remembered DM channel of %s is gone; opening it afresh", user_id)
+        await self._forget_dm_channel(user_id)
+        return await _send(await self._dm_channel(user_id), message, nonce)
 
     async def _failed(
         self,
@@ -344,11 +383,33 @@ class Ledger:
         )
 
     async def _dm_channel(self, user_id: int) -> discord.abc.Messageable:
+        """Our DM channel with a member: remembered in memory, else in `dm_channels`, else
+        opened (one request) and written down, so the next DM, even after a restart, costs
+        Discord only the message."""
         channel_id = self._dm_channels.get(user_id)
         if channel_id is None:
+            channel_id = await self._db.fetchval(
+                "SELECT channel_id FROM dm_channels WHERE user_id = ?", (user_id,)
+            )
+        if channel_id is None:
             dm = await self._client.create_dm(discord.Object(user_id))
-            channel_id = self._dm_channels[user_id] = dm.id
+            channel_id = dm.id
+            await self._db.execute(
+                "INSERT INTO dm_channels (user_id, channel_id, opened_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id,"
+                " opened_at = excluded.opened_at",
+                (user_id, channel_id, to_db(self._clock())),
+            )
+        self._dm_channels[user_id] = channel_id
+        self._dm_channels.move_to_end(user_id)
+        while len(self._dm_channels) > DM_CHANNEL_MEMORY_SIZE:
+            self._dm_channels.popitem(last=False)
         return self._client.get_partial_messageable(channel_id, type=discord.ChannelType.private)
+
+    async def _forget_dm_channel(self, user_id: int) -> None:
+        """Forget a DM channel Discord no longer knows, so the next DM opens one afresh."""
+        self._dm_channels.pop(user_id, None)
+        await self._db.execute("DELETE FROM dm_channels WHERE user_id = ?", (user_id,))
 
 
 async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) -> discord.Message:
