@@ -13,6 +13,8 @@
 - **Closed DMs are remembered.** A 403/50007 also counts toward that ban, so the member is noted
   in `closed_dms` and not knocked on again for a week (or until they opt in anew); the caller
   learns `Delivered.DM_CLOSED` and can fall back.
+- **DM channels are remembered** (`dm_channels`, 30 days), so a DM to someone Haven wrote to
+  before is one request, not two (open, then post), even after a restart.
 - **Mentions are off.** Nothing Haven sends pings anyone except users a message names in
   `ping_users`.
 - **More than sends, same ledger.** Fallback chains (`to_first`), edits, private threads and
