@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import islice
@@ -328,7 +328,11 @@ def _ranged(value: int, low: int, high: int, what: str) -> int:
     return value
 
 
-SessionListener = Callable[[Session], Awaitable[object]]
+def _first_week(now: datetime, weekday: int, at: time, zone: ZoneInfo) -> date:
+    """The local date of a rule's first session after `now`: the cadence (every 2 or 4 weeks)
+    counts from its week, so a new circle meets on its very next weekday."""
+    first = next(weekly_occurrences("first", now, weekday, at, zone, 1, local_date(now, zone)))
+    return local_date(first.due, zone)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -661,8 +665,7 @@ class Circles:
         text = _description(description)
         await self._unique(guild_id, clean_name)
         now = self._clock()
-        # The cadence counts from the week of the first session.
-        anchor = local_date(now, ZoneInfo(zone))
+        anchor = _first_week(now, day, wall, ZoneInfo(zone))
         circle_id = await self._db.fetchval(
             "INSERT INTO circles (guild_id, name, description, weekday, at_time, timezone,"
             " every_weeks, anchor, duration_min, capacity, host_id, channel_id, reminders,"
@@ -737,9 +740,13 @@ class Circles:
             raise BadInput("Tell me what to change — any option of `/haven circle-create`.")
         rhythm = {"weekday", "at_time", "timezone", "every_weeks"}
         if rhythm & values.keys():
-            # The cadence restarts from this week, in the (possibly new) zone.
-            zone = ZoneInfo(values.get("timezone", circle.timezone))
-            values["anchor"] = local_date(self._clock(), zone).isoformat()
+            # The cadence restarts from the next session under the new rule.
+            values["anchor"] = _first_week(
+                self._clock(),
+                values.get("weekday", circle.weekday),
+                parse_hhmm(values.get("at_time", format_hhmm(circle.at))),
+                ZoneInfo(values.get("timezone", circle.timezone)),
+            ).isoformat()
         values["updated_at"] = to_db(self._clock())
         assignments = ", ".join(f"{column} = ?" for column in values)
         await self._db.execute(
@@ -993,6 +1000,16 @@ class Circles:
             (state, reason, session.id),
         )
         await self._cancel_work(session.id)
+        if plan and not circle.archived and session.starts_at > self._clock():
+            # Its start still slides the events window and tops the circle up.
+            await self._scheduler.schedule(
+                START,
+                f"{START}:{session.id}",
+                session.starts_at,
+                deadline=session.ends_at,
+                guild_id=circle.guild_id,
+                payload={"session": session.id},
+            )
         await self._sender.sync_event(f"circle-event:{session.id}", circle.guild_id, None)
         text = notice + (f"\n> {plain(reason, 300)}" if reason else "")
         told = await self.tell(

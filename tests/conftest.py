@@ -114,6 +114,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def haven(fake: FakeDiscord, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Haven]:
+    fake.clock = clock  # the fake judges "in the past" by the bot's clock, not today's date
     app = Haven(fake, tmp_path / "haven.db", clock)
     await app.start()
     try:

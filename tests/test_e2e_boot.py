@@ -36,6 +36,49 @@ HAVEN = {
     "resources": set(),
     "prompt": {"time", "days", "channel"},
     "prompt-off": set(),
+    "circle-create": {
+        "name",
+        "weekday",
+        "time",
+        "timezone",
+        "duration",
+        "capacity",
+        "host",
+        "channel",
+        "description",
+        "every_weeks",
+        "reminders",
+    },
+    "circle-edit": {
+        "circle",
+        "name",
+        "weekday",
+        "time",
+        "timezone",
+        "duration",
+        "capacity",
+        "host",
+        "channel",
+        "description",
+        "every_weeks",
+        "reminders",
+    },
+    "circle-archive": {"circle"},
+    "cohost": {"circle", "member", "remove"},
+}
+CIRCLE = {
+    "list": set(),
+    "info": {"circle"},
+    "join": {"circle", "mode", "every_week", "aftercare"},
+    "leave": {"circle", "every_week"},
+}
+HOST = {
+    "roster": {"circle"},
+    "open": {"circle"},
+    "close": {"circle"},
+    "skip": {"circle", "date", "reason"},
+    "message": {"circle", "text"},
+    "away": {"circle", "date"},
 }
 
 
@@ -53,6 +96,8 @@ async def test_boot_syncs_the_contract_commands_once(haven: Haven) -> None:
         assert _options(commands[name]) == options
     assert _subcommands(commands["my"]) == MY
     assert _subcommands(commands["haven"]) == HAVEN
+    assert _subcommands(commands["circle"]) == CIRCLE
+    assert _subcommands(commands["host"]) == HOST
     assert commands["haven"]["default_member_permissions"] == str(1 << 5)  # Manage Server
     assert haven.fake.sync_count == 1
 

@@ -779,7 +779,9 @@ class Rest:
         gid = self._guild(p)
         body = self._body(call)
         errs = FormErrors()
-        validate_scheduled_event(body, errs, channel_types=self._channel_types(gid))
+        validate_scheduled_event(
+            body, errs, channel_types=self._channel_types(gid), now=self.fake.clock()
+        )
         errs.raise_if_any()
         self._event_perms(gid, body)
         self.fake.spec_check(call)
@@ -814,7 +816,13 @@ class Rest:
         ev = self._event(gid, p)
         body = self._body(call)
         errs = FormErrors()
-        validate_scheduled_event(body, errs, channel_types=self._channel_types(gid), existing=ev)
+        validate_scheduled_event(
+            body,
+            errs,
+            channel_types=self._channel_types(gid),
+            existing=ev,
+            now=self.fake.clock(),
+        )
         errs.raise_if_any()
         self._event_perms(gid, {**ev, **body})
         self.fake.spec_check(call)

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -145,6 +146,9 @@ class FakeDiscord:
         self.gateway = Gateway(
             self.world, token, heartbeat_interval=heartbeat_interval, notify=self._notify
         )
+        # What "now" is for Discord's time rules (events in the past): real time, unless a
+        # test hands the fake the clock it gives the bot.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.rest = Rest(self)
         self.spec_file = find_spec(spec_path)
         self.spec: SpecValidator | None = (

@@ -838,10 +838,12 @@ def validate_scheduled_event(
     *,
     channel_types: dict[int, int],
     existing: JSON | None = None,
+    now: datetime | None = None,
 ) -> None:
     """POST (``existing`` None) or PATCH (merged over ``existing``) a guild scheduled event.
 
-    ``channel_types`` maps the guild's channel ids to their types.
+    ``channel_types`` maps the guild's channel ids to their types; ``now`` is the instant
+    "in the past" is judged against (the test's clock; real time by default).
     """
     if not isinstance(body, dict):
         errs.add((), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
@@ -871,7 +873,7 @@ def validate_scheduled_event(
         errs.add(
             ("scheduled_end_time",), "DATE_TYPE_PARSE", "Could not parse date. Must be ISO8601."
         )
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     if start is not None and "scheduled_start_time" in body and start < now:
         errs.add(
             ("scheduled_start_time",),
