@@ -51,6 +51,14 @@ async def reply(
         await interaction.response.send_message(content, **kwargs)
 
 
+async def think(interaction: discord.Interaction[Any]) -> None:
+    """Acknowledge now, privately, when what follows may outlast Discord's three seconds
+    (telling a circle's members, say); `reply()` then answers as a follow-up, and so does
+    the error policy."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
 def user_message(error: BaseException) -> str | None:
     """The kind message for an expected error, or None when it is unexpected."""
     original = getattr(error, "original", None) or error

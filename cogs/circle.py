@@ -30,7 +30,7 @@ from bot.messages import Card, Field, Palette, fields_from_lines, pages
 from bot.routes import Route
 from bot.texts import plain
 from cogs._components import Press, buttons_view
-from cogs._replies import reply
+from cogs._replies import reply, think
 from cogs._views import guild_id_of, zone_choices
 
 if TYPE_CHECKING:
@@ -297,6 +297,7 @@ class CircleModeration(commands.Cog):
         circles = self.bot.services.circles
         refuse_bot(host, "host")
         before = await circles.get(guild_id, circle)
+        await think(interaction)  # a new rhythm may tell many members about moved dates
         edited = await circles.edit(
             guild_id,
             str(before.id),
@@ -395,6 +396,7 @@ class CircleModeration(commands.Cog):
 async def archive_confirmed(press: Press) -> None:
     """The moderator pressed "Yes, archive it"."""
     circles = press.interaction.client.services.circles
+    await think(press.interaction)  # everyone with a place is told, one by one
     circle, told = await circles.archive(press.guild_id, str(press.value("circle")))
     people = (
         f"I let the {told} people with a place know, kindly."
@@ -710,6 +712,7 @@ class CircleCog(commands.GroupCog, group_name="circle", group_description="Liste
         guild_id = guild_id_of(interaction)
         circles = self.bot.services.circles
         found = await circles.get(guild_id, circle)
+        await think(interaction)  # a freed seat may be offered to everyone waiting
         left = await circles.leave(found, interaction.user.id, every_week=every_week)
         name = plain(found.name)
         if every_week:

@@ -13,7 +13,7 @@ from bot.circle_reminders import CANT, THERE
 from bot.circles import Session
 from bot.texts import plain
 from cogs._components import Press
-from cogs._replies import reply
+from cogs._replies import reply, think
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -68,6 +68,7 @@ async def cant(press: Press) -> None:
         await reply(press.interaction, NO_SEAT)
         return
     before = await circles.seats(session.id, circle.capacity)
+    await think(press.interaction)  # a freed seat may be offered to everyone waiting
     if await circles.give_up(session.id, press.user_id) is None:
         began = session.starts_at <= press.interaction.client.clock()
         await reply(press.interaction, BEGUN if began else NO_SEAT)
