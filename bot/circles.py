@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -326,6 +327,15 @@ def _ranged(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise BadInput(f"The {what} can be {low} to {high}, not `{value}`.")
     return value
+
+
+Later = Callable[[], Awaitable[object]]
+"""Work to do once the seats lock is released (the DMs about a seat)."""
+
+
+async def _run(later: Sequence[Later]) -> None:
+    for work in later:
+        await work()
 
 
 def _first_week(now: datetime, weekday: int, at: time, zone: ZoneInfo) -> date:
@@ -756,9 +766,11 @@ class Circles:
         assert edited is not None
         await self._plan(edited, replan=True)
         if "capacity" in values and edited.capacity > circle.capacity:
+            later: list[Later] = []
             async with self._seats:
                 for session in await self.sessions(edited.id):
-                    await self._fill(edited, session)
+                    later += await self._fill(edited, session)
+            await _run(later)
         return edited
 
     async def archive(self, guild_id: int, ref: str) -> tuple[Circle, int]:
@@ -962,10 +974,11 @@ class Circles:
             " ORDER BY joined_at, user_id",
             (circle.id,),
         )
-        for row in rows:
-            await self._take_place(
-                circle, session, row["user_id"], row["mode"], bool(row["aftercare"])
-            )
+        async with self._seats:
+            for row in rows:
+                await self._take_place(
+                    circle, session, row["user_id"], row["mode"], bool(row["aftercare"])
+                )
 
     async def _moved_away(self, circle: Circle, session: Session) -> None:
         """After an edit a date has no session any more: tell its RSVPs, then remove it."""
@@ -1151,6 +1164,7 @@ class Circles:
                 nxt = await self.next_session(circle)
                 sessions = [nxt] if nxt else []
             freed: list[Session] = []
+            later: list[Later] = []
             gone = 0
             for session in sessions:
                 row = await self._db.fetchone(
@@ -1169,7 +1183,8 @@ class Circles:
                     + f" of **{plain(circle.name)}**, so there was nothing to leave."
                 )
             for session in freed:
-                await self._fill(circle, session)
+                later += await self._fill(circle, session)
+        await _run(later)  # the DMs go after the lock: one slow DM never holds up a seat
         return Left(gone, bool(series))
 
     async def give_up(self, session_id: int, user_id: int) -> tuple[Circle, Session] | None:
@@ -1181,6 +1196,7 @@ class Circles:
         circle = await self.by_id(session.circle_id)
         if circle is None:
             return None
+        later: list[Later] = []
         async with self._seats:
             row = await self._db.fetchone(
                 "DELETE FROM circle_rsvps WHERE session_id = ? AND user_id = ? RETURNING status",
@@ -1189,7 +1205,8 @@ class Circles:
             if row is None:
                 return None
             if row["status"] == "going":
-                await self._fill(circle, session)
+                later = await self._fill(circle, session)
+        await _run(later)
         return circle, session
 
     async def confirm(self, session_id: int, user_id: int) -> Rsvp | None:
@@ -1245,12 +1262,15 @@ class Circles:
             ),
         )
 
-    async def _fill(self, circle: Circle, session: Session) -> None:
+    async def _fill(self, circle: Circle, session: Session) -> list[Later]:
         """Free seats go by the waitlist rule: handed to the next in line (told by DM) until
-        `OFFER_WINDOW` before the session; after that, everyone waiting is told, first come."""
+        `OFFER_WINDOW` before the session; after that, everyone waiting is told, first come.
+
+        Called under the seats lock; returns the DMs to send once it is released."""
         seats = await self.seats(session.id, circle.capacity)
         if seats.free <= 0 or seats.waiting == 0:
-            return
+            return []
+        later: list[Later] = []
         if session.starts_at - self._clock() > OFFER_WINDOW:
             rows = await self._db.fetchall(
                 "SELECT id, user_id FROM circle_rsvps WHERE session_id = ? AND status = 'waiting'"
@@ -1261,20 +1281,23 @@ class Circles:
                 await self._db.execute(
                     "UPDATE circle_rsvps SET status = 'going' WHERE id = ?", (row["id"],)
                 )
-                await self.tell(
-                    circle,
-                    session,
-                    f"seat:{session.id}:{row['id']}",
-                    Card(
-                        f"A seat opened in **{plain(circle.name)}** on {session.when}, and "
-                        "it's yours now — you were next on the waitlist. If you can't make it "
-                        f"after all, `/circle leave` frees it for the next person.",
-                        title="You have a seat",
-                        colour=Palette.CALM,
-                    ),
-                    users=[row["user_id"]],
+                later.append(
+                    partial(
+                        self.tell,
+                        circle,
+                        session,
+                        f"seat:{session.id}:{row['id']}",
+                        Card(
+                            f"A seat opened in **{plain(circle.name)}** on {session.when}, and "
+                            "it's yours now — you were next on the waitlist. If you can't make it "
+                            f"after all, `/circle leave` frees it for the next person.",
+                            title="You have a seat",
+                            colour=Palette.CALM,
+                        ),
+                        users=[row["user_id"]],
+                    )
                 )
-            return
+            return later
         offers = int(
             await self._db.fetchval(
                 "UPDATE circle_sessions SET seat_offers = seat_offers + 1 WHERE id = ?"
@@ -1282,27 +1305,32 @@ class Circles:
                 (session.id,),
             )
         )
-        await self.tell(
-            circle,
-            session,
-            f"seat-open:{session.id}:{offers}",
-            Card(
-                f"A seat just opened in **{plain(circle.name)}** on {session.when}. It goes to "
-                "whoever takes it first — no pressure at all if now isn't right.",
-                title="A seat opened",
-                colour=Palette.CALM,
-            ),
-            statuses=("waiting",),
-            buttons=lambda user_id: (
-                Button(
-                    self._routes.custom_id(
-                        TAKE_SEAT, user_id, guild=circle.guild_id, session=session.id
-                    ),
-                    "Take the seat",
-                    style="success",
+        waiting = [r.user_id for r in await self.rsvps(session.id) if r.status == "waiting"]
+        later.append(
+            partial(
+                self.tell,
+                circle,
+                session,
+                f"seat-open:{session.id}:{offers}",
+                Card(
+                    f"A seat just opened in **{plain(circle.name)}** on {session.when}. It goes to "
+                    "whoever takes it first — no pressure at all if now isn't right.",
+                    title="A seat opened",
+                    colour=Palette.CALM,
                 ),
-            ),
+                users=waiting,
+                buttons=lambda user_id: (
+                    Button(
+                        self._routes.custom_id(
+                            TAKE_SEAT, user_id, guild=circle.guild_id, session=session.id
+                        ),
+                        "Take the seat",
+                        style="success",
+                    ),
+                ),
+            )
         )
+        return later
 
     # --- members who leave the server ------------------------------------------------------
 
