@@ -1,12 +1,18 @@
-"""Shared UI pieces: day choices, zone autocomplete, and the server an interaction came from."""
+"""Shared UI pieces: day choices, zone and circle autocomplete, the server an interaction came
+from, and the base of every server-only command group."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
+from discord.ext import commands
 
+from bot.messages import shorten
 from bot.timeutil import search_zones
+
+if TYPE_CHECKING:
+    from bot.app import HavenBot
 
 # The `days` choices of /my reminder and /haven prompt (values are the public contract).
 DAY_CHOICES = [
@@ -29,3 +35,31 @@ def guild_id_of(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
         raise discord.app_commands.NoPrivateMessage()
     return interaction.guild_id
+
+
+async def circle_choices(
+    interaction: discord.Interaction[HavenBot], current: str
+) -> list[discord.app_commands.Choice[str]]:
+    """Autocomplete for every `circle` option: this server's active circles (value: the id).
+    Whatever comes back (a suggestion, a typed name, a tampered id) is resolved with
+    `circles.get(guild_id, value)`, which refuses another server's circle."""
+    if interaction.guild_id is None:
+        return []
+    found = await interaction.client.services.circles.choices(interaction.guild_id, current)
+    return [
+        discord.app_commands.Choice(name=shorten(name, 100), value=value) for name, value in found
+    ]
+
+
+class ServerGroup(commands.GroupCog):
+    """A slash-command group that belongs to a server (`/my`, `/circle`, `/host`). Each subclass
+    is also `guild_only`, which hides it in DMs; a stale client can still send one, so it is
+    refused there at run time too."""
+
+    def __init__(self, bot: HavenBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        guild_id_of(interaction)
+        return True

@@ -31,7 +31,7 @@ from bot.routes import Route
 from bot.texts import plain
 from cogs._components import Press, buttons_view
 from cogs._replies import reply, think
-from cogs._views import guild_id_of, zone_choices
+from cogs._views import ServerGroup, circle_choices, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -71,16 +71,6 @@ NEXT_SHOWN = 4
 
 
 # --- small pieces ---------------------------------------------------------------------------
-
-
-async def circle_choices(
-    interaction: discord.Interaction[HavenBot], current: str
-) -> list[app_commands.Choice[str]]:
-    """Autocomplete for every `circle` option: this server's active circles only."""
-    if interaction.guild_id is None:
-        return []
-    found = await interaction.client.services.circles.choices(interaction.guild_id, current)
-    return [app_commands.Choice(name=name[:100], value=value) for name, value in found]
 
 
 def person(guild: discord.Guild | None, user_id: int) -> str:
@@ -506,14 +496,8 @@ async def seat_taken(press: Press) -> None:
 
 
 @app_commands.guild_only()
-class CircleCog(commands.GroupCog, group_name="circle", group_description="Listening circles here"):
-    def __init__(self, bot: HavenBot) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        guild_id_of(interaction)
-        return True
+class CircleCog(ServerGroup, group_name="circle", group_description="Listening circles here"):
+    """`/circle`: listening circles, for members."""
 
     @app_commands.command(name="list")
     async def list_(self, interaction: discord.Interaction[HavenBot]) -> None:

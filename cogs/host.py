@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.circles import MODE_WORDS, Circle, Rsvp, Session
 from bot.errors import BadInput, NotAllowed, UserError
@@ -24,7 +23,7 @@ from bot.texts import plain
 from bot.timeutil import discord_timestamp
 from cogs._components import Press
 from cogs._replies import reply, think
-from cogs._views import guild_id_of
+from cogs._views import ServerGroup, circle_choices, guild_id_of
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -68,24 +67,9 @@ async def may_host(
     )
 
 
-async def circle_choices(
-    interaction: discord.Interaction[HavenBot], current: str
-) -> list[app_commands.Choice[str]]:
-    if interaction.guild_id is None:
-        return []
-    found = await interaction.client.services.circles.choices(interaction.guild_id, current)
-    return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in found]
-
-
 @app_commands.guild_only()
-class HostCog(commands.GroupCog, group_name="host", group_description="Run a listening circle"):
-    def __init__(self, bot: HavenBot) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        guild_id_of(interaction)
-        return True
+class HostCog(ServerGroup, group_name="host", group_description="Run a listening circle"):
+    """`/host`: running a circle."""
 
     # --- who may host ----------------------------------------------------------------------
 

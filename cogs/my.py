@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.checkins import checkin_line
 from bot.messages import Card, Palette, fields_from_lines
@@ -16,22 +15,15 @@ from bot.privacy import FORGET, KEEP, privacy_statement
 from bot.timeutil import discord_timestamp, format_hhmm, get_zone
 from cogs._components import Press, buttons_view
 from cogs._replies import reply
-from cogs._views import DAY_CHOICES, DAY_WORDS, guild_id_of, zone_choices
+from cogs._views import DAY_CHOICES, DAY_WORDS, ServerGroup, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
 
 
 @app_commands.guild_only()
-class MyCog(commands.GroupCog, group_name="my", group_description="Your own Haven settings"):
-    def __init__(self, bot: HavenBot) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        # Hidden from DMs by `guild_only`, but a stale client can still send one.
-        guild_id_of(interaction)
-        return True
+class MyCog(ServerGroup, group_name="my", group_description="Your own Haven settings"):
+    """`/my`: a member's own settings and data."""
 
     @app_commands.command(name="timezone")
     @app_commands.describe(zone="A city-based zone like Europe/London; leave empty to see yours")
