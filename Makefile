@@ -17,6 +17,7 @@ test: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.interactions
 	$(BIN)/python -m bench.checkins
+	$(BIN)/python -m bench.circles
 
 $(VENV)/.venv-created:
 	$(PYTHON) -m venv $(VENV)
