@@ -387,6 +387,8 @@ class Circles:
         features.job(START, "Circle sessions")
         features.on_start(self.ensure_all)
         features.purge("circle sessions past retention", self.purge_past)
+        # A forgotten member's seats go to the waitlist, as if they had left.
+        features.before_forget(self._member_left)
         features.count(
             "listening circles",
             "SELECT count(*) FROM circles WHERE guild_id = :guild AND archived_at IS NULL",

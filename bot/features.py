@@ -54,6 +54,7 @@ class Features:
     personal_data: list[PersonalData] = field(default_factory=list)
     privacy_lines: list[tuple[Section, PrivacyLine]] = field(default_factory=list)
     starts: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    forgetting: list[Callable[[int, int], Awaitable[object]]] = field(default_factory=list)
 
     def job(self, kind: str, label: str | None) -> None:
         """A kind of scheduled work; `label` None: about one member, never listed by itself."""
@@ -81,6 +82,11 @@ class Features:
 
     def on_start(self, work: Callable[[], Awaitable[object]]) -> None:
         self.starts.append(work)
+
+    def before_forget(self, work: Callable[[int, int], Awaitable[object]]) -> None:
+        """Run with (guild_id, user_id) before `/my forget` deletes the member's rows: what
+        their rows held up for others (a seat, a place in line) is handed on first."""
+        self.forgetting.append(work)
 
 
 @runtime_checkable

@@ -71,6 +71,8 @@ class Privacy:
         and truncates the write-ahead log, so the text is gone from disk, not just hidden.
         """
         params = {"guild": guild_id, "user": user_id}
+        for work in self._features.forgetting:
+            await work(guild_id, user_id)
         posts = await self._db.fetchall(
             "SELECT channel_id, message_id FROM deliveries WHERE guild_id = :guild"
             " AND about_id = :user AND state = 'sent' AND message_id IS NOT NULL",

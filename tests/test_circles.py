@@ -170,3 +170,18 @@ def test_reminder_lead_times_outside_5_minutes_to_7_days_are_refused(raw: str) -
 
 def test_lead_times_are_shown_the_way_moderators_type_them() -> None:
     assert [format_lead(m) for m in (1440, 90, 60, 15)] == ["24h", "1h30m", "1h", "15m"]
+
+
+async def test_a_member_who_asks_to_be_forgotten_hands_their_seat_on(haven: Haven) -> None:
+    circles = haven.services.circles
+    haven.clock.set(utc(2027, 3, 1, 12))
+    circle = await evening(haven, capacity=2)
+    for user in (ALICE, BOB, CAROL):
+        await circles.join(circle, user)
+    session = await circles.next_session(circle)
+    assert session is not None
+
+    await haven.services.privacy.forget(GUILD, ALICE)
+
+    assert await circles.rsvp(session.id, ALICE) is None
+    assert (await circles.rsvp(session.id, CAROL)).status == "going"  # type: ignore[union-attr]
