@@ -55,6 +55,7 @@ COGS = (
     "cogs.circle",
     "cogs.circle_reminders",
     "cogs.host",
+    "cogs.buddy",
     "cogs.haven",
     "cogs.notices",
     "cogs.dms",
@@ -135,7 +136,9 @@ class HavenBot(commands.Bot):
         db = await Database.open(self.settings.database_path)
         version = await migrate(db)
         log.info("database %s at schema version %d", self.settings.database_path, version)
-        self._services = self._build(db, Routes(await load_key(db)))
+        self._services = self._build(
+            db, Routes(await load_key(db)), pseudonyms=await load_key(db, "pseudonyms")
+        )
         for name in COGS:
             await self.load_extension(name)
         services = self._services
@@ -147,7 +150,7 @@ class HavenBot(commands.Bot):
         # collector's full scans, whose pauses would otherwise stall the event loop.
         gc.freeze()
 
-    def _build(self, db: Database, routes: Routes) -> Services:
+    def _build(self, db: Database, routes: Routes, *, pseudonyms: bytes) -> Services:
         clock, texts = self.clock, self._texts
         features = Features()
         scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
@@ -156,7 +159,18 @@ class HavenBot(commands.Bot):
         dm_stops = DmStops(db, clock=clock)
         delivery = Delivery(self, db, members, dm_stops, routes, clock=clock)
         notices = Notices(db, clock=clock)
-        buddies = Buddies(db)
+        buddies = Buddies(
+            db,
+            guilds,
+            members,
+            scheduler,
+            delivery,
+            routes,
+            dm_stops,
+            texts,
+            key=pseudonyms,
+            clock=clock,
+        )
         support = Support(guilds, texts, delivery, clock=clock)
         charts = ChartRenderer()
         checkins = Checkins(

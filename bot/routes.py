@@ -132,11 +132,12 @@ def _decode(text: str, kind: FieldKind) -> int | str | None:
     return text if ok else None
 
 
-async def load_key(db: Database) -> bytes:
-    """The signing key, made once and kept in the database so ids survive restarts."""
+async def load_key(db: Database, name: str = "routes") -> bytes:
+    """A secret key (`routes` signs custom_ids; `pseudonyms` keys the hashes that stand for
+    members in avoid lists), made once and kept in the database so it survives restarts."""
     async with db.transaction() as tx:
-        value = await tx.fetchval("SELECT value FROM app_secrets WHERE name = 'routes'")
+        value = await tx.fetchval("SELECT value FROM app_secrets WHERE name = ?", (name,))
         if value is None:
             value = secrets.token_hex(32)
-            await tx.execute("INSERT INTO app_secrets (name, value) VALUES ('routes', ?)", (value,))
+            await tx.execute("INSERT INTO app_secrets (name, value) VALUES (?, ?)", (name, value))
     return bytes.fromhex(value)

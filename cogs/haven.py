@@ -17,6 +17,7 @@ from bot.timeutil import discord_timestamp
 from cogs._components import Press, buttons_view
 from cogs._replies import reply
 from cogs._views import guild_id_of, zone_choices
+from cogs.buddy import BuddyModeration
 from cogs.checkin import CheckinModeration
 from cogs.circle import CircleModeration
 from cogs.support import SupportModeration
@@ -99,6 +100,7 @@ def channel_warnings(guild: discord.Guild, config: GuildConfig) -> list[str]:
 class HavenCog(
     CheckinModeration,
     CircleModeration,
+    BuddyModeration,
     SupportModeration,
     commands.GroupCog,
     group_name="haven",

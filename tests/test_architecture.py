@@ -101,7 +101,7 @@ async def built_services(tmp_path: Path) -> Services:
     db = await Database.open(tmp_path / "features.db")
     await migrate(db)
     bot = HavenBot(Settings(token="unused", database_path=tmp_path / "features.db"))
-    return bot._build(db, Routes(b"k" * 32))
+    return bot._build(db, Routes(b"k" * 32), pseudonyms=b"p" * 32)
 
 
 async def test_every_table_with_member_rows_is_covered_by_data_rights(tmp_path: Path) -> None:

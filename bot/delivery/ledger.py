@@ -217,6 +217,14 @@ class Ledger:
             self._known_members.popitem(last=False)
         return member
 
+    async def still_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether they are in the server (the same memory as DMs; False if Discord can't say
+        now, so nobody is paired with someone who may be gone)."""
+        try:
+            return await self.member(guild_id, user_id) is not None
+        except discord.HTTPException:
+            return False
+
     def forget_member(self, guild_id: int, user_id: int) -> None:
         self._known_members.pop((guild_id, user_id), None)
 
