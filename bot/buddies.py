@@ -6,21 +6,32 @@ server's cadence — every N weeks at a weekday and time in the server's zone, a
 
 1. 24 hours before, a heads-up DM to everyone opted in and not paused ("pairing tomorrow;
    /buddy pause to skip");
-2. ends the pairs that should not continue — someone asked for a change (`rematch`, or "It's
-   not a fit"), or stopped answering (two check-backs in a row unanswered and no answer to the
-   gentle "stay?") — with a neutral notice; every other pair **continues**: buddies are meant to
-   be stable;
+2. asks Discord who is still in the server (anyone gone is taken out of pairing first, their
+   buddy told), then ends the pairs that should not continue — someone asked for a change
+   (`rematch`, or "It's not a fit"), or stopped answering (two check-backs in a row that
+   reached them went unanswered, and no answer to the gentle "stay?") — with a neutral notice
+   to the other (the one who went quiet hears gently how to come back); every other pair
+   **continues**: buddies are meant to be stable;
 3. matches everyone who needs a buddy with `bot.pairing.match` (pure; run in a worker thread),
-   never across an avoid or a moderator's separation, never with someone paused;
+   never across an avoid, a moderator's separation or (for 12 weeks) a pair someone asked to
+   change, never with someone paused or gone quiet; a pair from the last 12 weeks only when
+   there is no other way;
 4. introduces each new pair (or trio) in a private thread in the buddy channel — or, without
-   one, by DM to each with the other's mention — and tells anyone who could not be matched,
-   kindly and without saying why in a way that could reveal someone's avoid list;
+   one (or without the permission to make private threads there), by DM to each with the
+   other's mention — and tells anyone who could not be matched, kindly and always in the same
+   words, so nobody can read someone's avoid list from it;
 5. schedules the check-back halfway through the cycle: each member privately gets "We
    connected", "Not yet", "It's not a fit", "We paused by agreement".
 
+A run is safe to repeat with the same key (a crash mid-run): the pairs it made stand (each
+pair records its run in the same transaction), nobody is paired twice, and each intro is sent
+once. Runs, rematches, leaving and separations change pairs one at a time (a lock the running
+task may re-enter, for a member found gone in the middle of a run).
+
 Leaving (`leave`, leaving the server, `/my forget`) ends the pair with a neutral notice to the
-other, who stays in the pool. Avoids and separations name the avoided only by a keyed hash, so
-they are never revealed — not even in the other member's `/my data`, nor after they are forgotten.
+other, who stays in the pool; forgetting also takes down the intros that showed the member's
+intro and pronouns. Avoids and separations name the avoided only by a keyed hash, so they are
+never revealed — not even in the other member's `/my data`, nor after they are forgotten.
 
 Check-ins read the current pair through `current()` (the same `buddy_pairs` and `buddy_members`).
 """
@@ -28,10 +39,11 @@ Check-ins read the current pair through `current()` (the same `buddy_pairs` and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -75,6 +87,7 @@ PRONOUNS_MAX = 40
 RECENT = timedelta(weeks=12)
 HEADS_UP_BEFORE = timedelta(hours=24)
 QUIET_LIMIT = 2  # check-backs in a row unanswered before the gentle "stay?"
+ENDINGS = ("rematch", "left", "quiet")  # why a run ends a pair, the first that applies kept
 PAUSE_WEEKS = (1, 12)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -204,7 +217,10 @@ class Buddies(RecurringRules[Cadence]):
         self._texts = texts
         self._key = key
         # One run or change of pairs at a time: a rematch during a run must not pair twice.
+        # Re-entrant for the task holding it (`_changing_pairs`): finding out mid-run that a
+        # member left ends their pair (Members.left → `leave`) inside the run.
         self._pairs_lock = asyncio.Lock()
+        self._pairs_holder: asyncio.Task[object] | None = None
         routes.add(CHECK, STAY)
         scheduler.register(HEADS_UP, self._heads_up_due)
         scheduler.register(CHECKBACK, self._checkback_due)
@@ -262,7 +278,7 @@ class Buddies(RecurringRules[Cadence]):
             "name them.",
         )
         features.data("buddy_checkbacks", "Your private answers to buddy check-backs.")
-        features.before_forget(self._member_left)
+        features.before_forget(self._forgotten)
         features.privacy(
             "keep",
             "• **Buddies**, if you joined: your intro, pronouns and style, pauses, who your "
@@ -274,6 +290,21 @@ class Buddies(RecurringRules[Cadence]):
             "• Your buddy sees your intro, pronouns and style. Nobody ever learns whom you "
             "avoid, and check-back answers are private: moderators see only totals.",
         )
+
+    @contextlib.asynccontextmanager
+    async def _changing_pairs(self) -> AsyncIterator[None]:
+        """Hold the pairs lock; a task that holds it already goes straight on (a member found
+        gone while a run or a rematch asks Discord is taken out of pairing by `leave`)."""
+        task = asyncio.current_task()
+        if task is not None and self._pairs_holder is task:
+            yield
+            return
+        async with self._pairs_lock:
+            self._pairs_holder = task
+            try:
+                yield
+            finally:
+                self._pairs_holder = None
 
     async def _purge_history(self, now: datetime) -> int:
         """Check-back answers and ended pairs go after 12 weeks (long enough to avoid repeats)."""
@@ -382,12 +413,14 @@ class Buddies(RecurringRules[Cadence]):
             )
         else:
             changes: dict[str, str | int] = {k: v for k, v in values.items() if v is not None}
-            # Running join again is also how a member who went quiet says "I'm here".
+            # Running join again is also how a member who went quiet, or paused, says "I'm
+            # here": it ends a buddy pause early (there is no separate resume command).
             changes["quiet_checks"] = 0
             changes["updated_at"] = now
             assignments = ", ".join(f"{column} = ?" for column in changes)
             await self._db.execute(
-                f"UPDATE buddy_profiles SET {assignments} WHERE guild_id = ? AND user_id = ?",
+                f"UPDATE buddy_profiles SET {assignments}, paused_until = NULL"
+                " WHERE guild_id = ? AND user_id = ?",
                 (*changes.values(), guild_id, user_id),
             )
         await self._sender.reopen_dm(user_id)  # opting in is the moment to try DMs again
@@ -398,14 +431,14 @@ class Buddies(RecurringRules[Cadence]):
     async def leave(self, guild_id: int, user_id: int) -> bool:
         """Leave pairing, no-fault: the pair ends (the other hears neutrally and stays in the
         pool). Their avoid list stays, should they come back. False if they weren't in it."""
-        async with self._pairs_lock:
+        async with self._changing_pairs():
             gone = await self._db.execute(
                 "DELETE FROM buddy_profiles WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
             pair = await self.current_pair(guild_id, user_id)
             if pair is not None:
-                await self._end(pair, "left", leaver=user_id)
+                await self._end(pair, "left", leavers={user_id})
         return bool(gone) or pair is not None
 
     async def pause(
@@ -422,10 +455,10 @@ class Buddies(RecurringRules[Cadence]):
             (to_db(until), to_db(self._clock()), guild_id, user_id),
         )
         if not keep_buddy:
-            async with self._pairs_lock:
+            async with self._changing_pairs():
                 pair = await self.current_pair(guild_id, user_id)
                 if pair is not None:
-                    await self._end(pair, "paused", leaver=user_id)
+                    await self._end(pair, "paused", leavers={user_id})
         del profile
         return until
 
@@ -444,7 +477,7 @@ class Buddies(RecurringRules[Cadence]):
         """A no-fault new buddy: now, if someone else is waiting for one; else at the next
         run (the current pair goes on until then)."""
         profile = await self._require_profile(guild_id, user_id)
-        async with self._pairs_lock:
+        async with self._changing_pairs():
             pair = await self.current_pair(guild_id, user_id)
             if pair is None:
                 raise BadInput(
@@ -457,10 +490,12 @@ class Buddies(RecurringRules[Cadence]):
             pool = [user_id, *[w for w in waiting if frozenset((user_id, w)) not in forbidden]]
             if len(pool) >= 2:
                 candidates = [await self._candidate(guild_id, u) for u in pool]
-                result = match(candidates, forbidden=forbidden, recent=recent, seed=pair.id)
+                result = await asyncio.to_thread(
+                    match, candidates, forbidden=forbidden, recent=recent, seed=pair.id
+                )
                 group = next((g for g in result.groups if user_id in g), None)
                 if group is not None:
-                    await self._end(pair, "rematch", leaver=user_id)
+                    await self._end(pair, "rematch", leavers={user_id})
                     await self._start(guild_id, group, run_key=f"rematch:{pair.id}")
                     return "now"
             await self._db.execute(
@@ -528,7 +563,7 @@ class Buddies(RecurringRules[Cadence]):
         )
         if added:
             # A current pair of the two ends now, neutrally.
-            async with self._pairs_lock:
+            async with self._changing_pairs():
                 pair = await self.current_pair(guild_id, first)
                 if pair is not None and second in pair.members:
                     await self._end(pair, "separated")
@@ -537,40 +572,55 @@ class Buddies(RecurringRules[Cadence]):
     # --- the run ---------------------------------------------------------------------------
 
     async def run(self, guild_id: int, *, key: str) -> RunReport:
-        """One pairing run (see the module docstring). Safe to repeat for the same `key`:
-        members already paired by it are not paired again."""
-        async with self._pairs_lock:
+        """One pairing run (see the module docstring). Safe to repeat for the same `key` (a
+        crash mid-run): the pairs it made already stand, their members are not paired again,
+        and each is introduced where that had not happened yet (every intro goes once)."""
+        async with self._changing_pairs():
+            # Who is still here, asked first: someone found gone is taken out of pairing
+            # (Members.left → `leave`, their buddy told) before anything is decided. Someone
+            # Discord can't answer for just now is not matched, and their pair goes on.
+            here = {
+                user_id
+                for user_id in await self._pool(guild_id)
+                if await self._sender.still_member(guild_id, user_id)
+            }
             now = self._clock()
             profiles = {p.user_id: p for p in await self._profiles(guild_id)}
+            made = await self._made_by(guild_id, key)
             continued = ended = 0
             for pair in await self.pairs(guild_id):
-                reasons = [self._ends(profiles.get(u), now) for u in pair.members]
-                reason = next((r for r in reasons if r is not None), None)
-                if reason is None:
+                if pair.id in made:
+                    continue
+                reasons = {u: self._ends(profiles.get(u), now) for u in pair.members}
+                why = [r for r in reasons.values() if r is not None]
+                if not why:
                     continued += 1
                     continue
                 ended += 1
-                leaver = next(
-                    u for u, r in zip(pair.members, reasons, strict=True) if r is not None
+                await self._end(
+                    pair,
+                    min(why, key=ENDINGS.index),  # a change asked for is remembered as such
+                    leavers={u for u, r in reasons.items() if r is not None},
+                    quiet={u for u, r in reasons.items() if r == "quiet"},
                 )
-                await self._end(pair, reason, leaver=leaver)
             paired = {u for pair in await self.pairs(guild_id) for u in pair.members}
-            needing = [
-                p
+            ids = sorted(
+                p.user_id
                 for p in profiles.values()
                 if p.user_id not in paired
+                and p.user_id in here
                 and not p.paused_at(now)
                 and p.quiet_checks < QUIET_LIMIT
-                and await self._sender.still_member(guild_id, p.user_id)
-            ]
-            ids = [p.user_id for p in needing]
+            )
             forbidden = await self._forbidden(guild_id, ids)
             recent = await self._recent(guild_id)
-            candidates = [await self._candidate(guild_id, u) for u in sorted(ids)]
+            candidates = [await self._candidate(guild_id, u) for u in ids]
             seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
             result: Matching = await asyncio.to_thread(
                 match, candidates, forbidden=forbidden, recent=recent, seed=seed
             )
+            for pair in made.values():
+                await self._introduce(pair)  # what an interrupted run had not sent yet
             for group in result.groups:
                 await self._start(guild_id, group, run_key=key)
             await self._db.execute(
@@ -580,6 +630,8 @@ class Buddies(RecurringRules[Cadence]):
             )
             unmatched = tuple(u.user_id for u in result.unmatched)
         for user_id in unmatched:
+            # The same words whatever the reason: "everyone you could be paired with avoids
+            # you" must never be readable from it.
             await self._tell(
                 guild_id,
                 user_id,
@@ -587,8 +639,7 @@ class Buddies(RecurringRules[Cadence]):
                 Card(
                     "I couldn't find a buddy for you in this run — the pool was small, or "
                     "everyone available was already paired. It's nothing you did. You stay in "
-                    "the pool, and the next run will try again (or sooner, if someone new "
-                    "joins and you use `/buddy rematch`).",
+                    "the pool, and the next run will try again; `/buddy status` shows when.",
                     title="No buddy this time",
                     colour=Palette.GENTLE,
                 ),
@@ -604,10 +655,12 @@ class Buddies(RecurringRules[Cadence]):
                 guild_id=guild_id,
                 payload={"round": key},
             )
-        return RunReport(continued, ended, result.groups, unmatched)
+        new_groups = tuple(pair.members for pair in made.values()) + result.groups
+        return RunReport(continued, ended, new_groups, unmatched)
 
     def _ends(self, profile: Profile | None, now: datetime) -> str | None:
-        """Why a member's pair should end at a run, or None when it continues."""
+        """Why a member's pair should end at a run (one of `ENDINGS`), or None when it
+        continues."""
         if profile is None:
             return "left"
         if profile.wants_change:
@@ -616,50 +669,97 @@ class Buddies(RecurringRules[Cadence]):
             return "quiet"
         return None
 
-    async def _start(self, guild_id: int, group: Iterable[int], *, run_key: str) -> Pair:
-        """Record a new pair (or trio) and introduce them."""
-        members = tuple(sorted(group))
-        pair_id = await self.pair(guild_id, list(members), to_db(self._clock()))
-        await self._db.execute(
-            "UPDATE buddy_pairs SET run_key = ? WHERE id = ?", (run_key, pair_id)
+    async def _pool(self, guild_id: int) -> list[int]:
+        """Everyone in pairing here: opted in, or in a current pair."""
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM buddy_profiles WHERE guild_id = ? UNION"
+            " SELECT m.user_id FROM buddy_members m JOIN buddy_pairs p ON p.id = m.pair_id"
+            " WHERE p.guild_id = ? AND p.ended_at IS NULL ORDER BY 1",
+            (guild_id, guild_id),
         )
+        return [r["user_id"] for r in rows]
+
+    async def _made_by(self, guild_id: int, run_key: str) -> dict[int, Pair]:
+        """The current pairs a run (by its key) made: some, if it was interrupted."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM buddy_pairs WHERE guild_id = ? AND run_key = ? AND ended_at IS NULL"
+            " ORDER BY id",
+            (guild_id, run_key),
+        )
+        return {p.id: p for r in rows if (p := await self._pair(r["id"])) is not None}
+
+    async def _start(self, guild_id: int, group: Iterable[int], *, run_key: str) -> Pair:
+        """Record a new pair (or trio), with the run that made it, and introduce them."""
+        members = tuple(sorted(group))
+        pair_id = await self.pair(guild_id, list(members), to_db(self._clock()), run_key=run_key)
         pair = await self._pair(pair_id)
         assert pair is not None
         await self._introduce(pair)
         return pair
 
-    async def _end(self, pair: Pair, reason: str, *, leaver: int | None = None) -> None:
-        """End a pair; everyone else in it hears neutrally and stays in the pool."""
-        await self._db.execute(
+    async def _end(
+        self,
+        pair: Pair,
+        reason: str,
+        *,
+        leavers: Iterable[int] = (),
+        quiet: Iterable[int] = (),
+    ) -> None:
+        """End a pair. Whoever it ended for (`leavers`) chose it or left and hears nothing,
+        except those who went `quiet`: they hear gently how to come back. Everyone else hears
+        neutrally, with no reason and no name, and stays in the pool."""
+        ended = await self._db.execute(
             "UPDATE buddy_pairs SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
             (to_db(self._clock()), reason, pair.id),
         )
+        if not ended:
+            return
+        leaving, resting = set(leavers), set(quiet)
         for user_id in pair.members:
-            if user_id == leaver:
-                continue
-            await self._tell(
-                pair.guild_id,
-                user_id,
-                f"{NEWS}:ended:{pair.id}:{user_id}",
-                Card(
-                    "Your buddy pairing has come to a close. That happens, and it isn't about "
-                    "anything you did. You stay in the pool: the next run will pair you again, "
-                    "and `/buddy status` shows when.",
-                    title="A change in your buddy pairing",
-                    colour=Palette.GENTLE,
-                ),
-            )
+            if user_id not in leaving:
+                await self._tell(
+                    pair.guild_id,
+                    user_id,
+                    f"{NEWS}:ended:{pair.id}:{user_id}",
+                    Card(
+                        "Your buddy pairing has come to a close. That happens, and it isn't "
+                        "about anything you did. You stay in the pool: the next run will pair "
+                        "you again, and `/buddy status` shows when.",
+                        title="A change in your buddy pairing",
+                        colour=Palette.GENTLE,
+                    ),
+                )
+            elif user_id in resting:
+                await self._tell(
+                    pair.guild_id,
+                    user_id,
+                    f"{NEWS}:rested:{pair.id}:{user_id}",
+                    Card(
+                        "We haven't heard from you for a little while, so I've let your buddy "
+                        "pairing rest — no harm done, and nothing you need to explain. "
+                        "Whenever you'd like a buddy again, `/buddy join` puts you back in "
+                        "for the next run.",
+                        title="Your buddy pairing is resting",
+                        colour=Palette.GENTLE,
+                    ),
+                )
 
     async def pair(
-        self, guild_id: int, user_ids: list[int], started_at: str, thread_id: int | None = None
+        self,
+        guild_id: int,
+        user_ids: list[int],
+        started_at: str,
+        thread_id: int | None = None,
+        *,
+        run_key: str | None = None,
     ) -> int:
         """Record a pair (or trio); returns its id (never reused)."""
         async with self._db.transaction() as tx:
             pair_id = int(
                 await tx.fetchval(
-                    "INSERT INTO buddy_pairs (guild_id, thread_id, started_at) VALUES (?, ?, ?)"
-                    " RETURNING id",
-                    (guild_id, thread_id, started_at),
+                    "INSERT INTO buddy_pairs (guild_id, thread_id, started_at, run_key)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (guild_id, thread_id, started_at, run_key),
                 )
             )
             await tx.executemany(
@@ -681,7 +781,9 @@ class Buddies(RecurringRules[Cadence]):
             thread_id = await self._sender.open_thread(
                 f"buddy-thread:{pair.id}",
                 channel,
-                "Your buddy space 🌱",
+                # Unique: a creation interrupted before it was written down is found again
+                # by its name, and must never be another pair's thread.
+                f"Your buddy space 🌱 {pair.id}",
                 invite=pair.members,
                 guild_id=pair.guild_id,
             )
@@ -756,17 +858,27 @@ class Buddies(RecurringRules[Cadence]):
     # --- check-backs -----------------------------------------------------------------------
 
     async def _checkback_due(self, job: Job) -> str:
-        """Halfway through the cycle: each member of each current pair is asked, privately."""
+        """Halfway through the cycle: each member of each current pair is asked, privately.
+
+        Before asking, their unanswered rounds are counted (`_count_quiet`); `QUIET_LIMIT`
+        in a row and they are gently asked whether to stay. A question that could not reach
+        them (resting from DMs, check-backs stopped, DMs closed) is not kept, so it never
+        counts against them; a round run again (a restart) asks nobody twice.
+        """
         assert job.guild_id is not None
         guild_id, round_key = job.guild_id, str(job.payload["round"])
         asked = quiet = 0
         for pair in await self.pairs(guild_id):
             for user_id in pair.members:
-                went_quiet = await self._note_unanswered(guild_id, user_id)
-                checkback_id = await self._db.fetchval(
+                await self._count_quiet(guild_id, user_id, round_key)
+                already = await self._db.fetchval(
+                    "SELECT id FROM buddy_checkbacks WHERE pair_id = ? AND user_id = ?"
+                    " AND round = ?",
+                    (pair.id, user_id, round_key),
+                )
+                checkback_id = already or await self._db.fetchval(
                     "INSERT INTO buddy_checkbacks (pair_id, guild_id, user_id, round, asked_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pair_id, user_id, round) DO UPDATE"
-                    " SET round = excluded.round RETURNING id",
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
                     (pair.id, guild_id, user_id, round_key, to_db(self._clock())),
                 )
                 buttons = tuple(
@@ -796,28 +908,51 @@ class Buddies(RecurringRules[Cadence]):
                     guild_id=guild_id,
                     kind=CHECKBACK,
                 )
-                asked += outcome.ok
-                if went_quiet:
+                if not outcome.ok:
+                    await self._db.execute(
+                        "DELETE FROM buddy_checkbacks WHERE id = ? AND answer IS NULL",
+                        (checkback_id,),
+                    )
+                    continue
+                asked += 1
+                profile = await self.profile(guild_id, user_id)
+                if profile is not None and profile.quiet_checks >= QUIET_LIMIT:
                     quiet += 1
                     await self._ask_to_stay(guild_id, user_id, round_key)
         return f"asked {asked}; {quiet} gently asked whether to stay"
 
-    async def _note_unanswered(self, guild_id: int, user_id: int) -> bool:
-        """Count the last round if they left it unanswered; True when that makes
-        `QUIET_LIMIT` in a row (time to ask, gently, whether they'd like to stay)."""
-        last = await self._db.fetchone(
-            "SELECT answer FROM buddy_checkbacks WHERE guild_id = ? AND user_id = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (guild_id, user_id),
+    async def _count_quiet(self, guild_id: int, user_id: int, round_key: str) -> None:
+        """Their `quiet_checks`: the check-backs before this round that reached them and went
+        unanswered, in a row, since they last did anything in pairing (answered any of them,
+        joined again, paused, chose to stay…). Counted afresh each round, so a round run
+        again counts nothing twice, and a round that never reached them neither counts nor
+        breaks the run of them. Left as it is while they pause."""
+        profile = await self.profile(guild_id, user_id)
+        if profile is None or profile.paused_at(self._clock()):
+            return
+        # Their last sign of life: a change to their profile, or any answer (even late).
+        since = from_db(
+            await self._db.fetchval(
+                "SELECT max(updated_at, coalesce((SELECT max(answered_at) FROM buddy_checkbacks"
+                " WHERE guild_id = ?1 AND user_id = ?2), '')) FROM buddy_profiles"
+                " WHERE guild_id = ?1 AND user_id = ?2",
+                (guild_id, user_id),
+            )
         )
-        if last is None or last["answer"] is not None:
-            return False
-        quiet = await self._db.fetchval(
-            "UPDATE buddy_profiles SET quiet_checks = quiet_checks + 1"
-            " WHERE guild_id = ? AND user_id = ? RETURNING quiet_checks",
-            (guild_id, user_id),
+        rows = await self._db.fetchall(
+            "SELECT answer, asked_at FROM buddy_checkbacks WHERE guild_id = ? AND user_id = ?"
+            " AND round != ? ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, round_key, QUIET_LIMIT),
         )
-        return quiet is not None and int(quiet) == QUIET_LIMIT
+        quiet = 0
+        for row in rows:
+            if row["answer"] is not None or from_db(row["asked_at"]) < since:
+                break
+            quiet += 1
+        await self._db.execute(
+            "UPDATE buddy_profiles SET quiet_checks = ? WHERE guild_id = ? AND user_id = ?",
+            (quiet, guild_id, user_id),
+        )
 
     async def _ask_to_stay(self, guild_id: int, user_id: int, round_key: str) -> None:
         buttons = tuple(
@@ -868,7 +1003,9 @@ class Buddies(RecurringRules[Cadence]):
             "UPDATE buddy_profiles SET quiet_checks = 0 WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
         )
-        if answer != "not-a-fit" or row["ended_at"] is not None:
+        if row["ended_at"] is not None:
+            return "gone"  # answered all the same: it counts as being here
+        if answer != "not-a-fit":
             return "noted"
         return f"rematch-{await self.rematch(guild_id, user_id)}"
 
@@ -877,8 +1014,9 @@ class Buddies(RecurringRules[Cadence]):
         if choice == "stay":
             await self._require_profile(guild_id, user_id)
             await self._db.execute(
-                "UPDATE buddy_profiles SET quiet_checks = 0 WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
+                "UPDATE buddy_profiles SET quiet_checks = 0, updated_at = ?"
+                " WHERE guild_id = ? AND user_id = ?",
+                (to_db(self._clock()), guild_id, user_id),
             )
         elif choice == "pause":
             await self.pause(guild_id, user_id, 4)
@@ -943,7 +1081,6 @@ class Buddies(RecurringRules[Cadence]):
         assert job.guild_id is not None
         guild_id = job.guild_id
         run_at = from_db(str(job.payload["run"]))
-        now = self._clock()
         sent = 0
         for profile in await self._profiles(guild_id):
             if profile.paused_at(run_at) or profile.quiet_checks >= QUIET_LIMIT:
@@ -967,7 +1104,6 @@ class Buddies(RecurringRules[Cadence]):
                 kind=HEADS_UP,
             )
             sent += outcome.ok
-        del now
         return f"heads-up to {sent}"
 
     # --- helpers ---------------------------------------------------------------------------
@@ -1023,7 +1159,9 @@ class Buddies(RecurringRules[Cadence]):
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
     async def _forbidden(self, guild_id: int, user_ids: Iterable[int]) -> set[frozenset[int]]:
-        """Pairs among `user_ids` that must never be matched (avoids, separations)."""
+        """Pairs among `user_ids` that must never be matched: avoids, separations, and for
+        12 weeks a pair one of them asked to change (a rematch, "It's not a fit") — not a
+        "recent" pair the matcher may repeat when there is no other way."""
         by_code = {self._code(guild_id, u): u for u in user_ids}
         forbidden: set[frozenset[int]] = set()
         for row in await self._db.fetchall(
@@ -1038,17 +1176,26 @@ class Buddies(RecurringRules[Cadence]):
             a, b = by_code.get(row["first"]), by_code.get(row["second"])
             if a is not None and b is not None:
                 forbidden.add(frozenset((a, b)))
-        return forbidden
+        members = set(by_code.values())
+        return forbidden | {
+            pair for pair in await self._recent(guild_id, ended_for="rematch") if pair <= members
+        }
 
-    async def _recent(self, guild_id: int) -> set[frozenset[int]]:
-        """Pairs of members who were buddies in the last 12 weeks."""
+    async def _recent(self, guild_id: int, *, ended_for: str | None = None) -> set[frozenset[int]]:
+        """Pairs of members who were buddies in the last 12 weeks (or whose pair ended
+        `ended_for` that reason then)."""
         cutoff = to_db(self._clock() - RECENT)
+        which = "(p.ended_at IS NULL OR p.ended_at > ?)"
+        params: tuple[object, ...] = (guild_id, cutoff)
+        if ended_for is not None:
+            which = "p.ended_at > ? AND p.end_reason = ?"
+            params = (guild_id, cutoff, ended_for)
         rows = await self._db.fetchall(
             "SELECT a.user_id AS a, b.user_id AS b FROM buddy_pairs p"
             " JOIN buddy_members a ON a.pair_id = p.id"
             " JOIN buddy_members b ON b.pair_id = p.id AND b.user_id > a.user_id"
-            " WHERE p.guild_id = ? AND (p.ended_at IS NULL OR p.ended_at > ?)",
-            (guild_id, cutoff),
+            f" WHERE p.guild_id = ? AND {which}",
+            params,
         )
         return {frozenset((r["a"], r["b"])) for r in rows}
 
@@ -1058,8 +1205,29 @@ class Buddies(RecurringRules[Cadence]):
         )
 
     async def _member_left(self, guild_id: int, user_id: int) -> None:
-        """Left the server (or asked to be forgotten): out of pairing, the buddy told."""
+        """Left the server: out of pairing, the buddy told."""
         await self.leave(guild_id, user_id)
+
+    async def _forgotten(self, guild_id: int, user_id: int) -> None:
+        """Asked to be forgotten: out of pairing like leaving, and the intros that named them
+        (with their intro and pronouns) taken down — in the pair's thread, and the DMs to
+        each member. Their rows go with the rest of their data."""
+        rows = await self._db.fetchall(
+            "SELECT p.id FROM buddy_pairs p JOIN buddy_members m ON m.pair_id = p.id"
+            " WHERE p.guild_id = ? AND m.user_id = ?",
+            (guild_id, user_id),
+        )
+        intros = []
+        for row in rows:
+            pair = await self._pair(row["id"])
+            if pair is not None:
+                intros.append(f"buddy-intro:{pair.id}")
+                intros += [f"buddy-intro:{pair.id}:{u}" for u in pair.members]
+        await self.leave(guild_id, user_id)
+        for key in intros:
+            where = await self._sender.posted(key)
+            if where is not None:
+                await self._sender.take_down(*where)
 
 
 def _cadence(row: Row) -> Cadence:

@@ -65,12 +65,24 @@ HAVEN = {
     },
     "circle-archive": {"circle"},
     "cohost": {"circle", "member", "remove"},
+    "buddies": {"every_weeks", "weekday", "time"},
+    "pair-now": set(),
+    "separate": {"member_a", "member_b"},
 }
 CIRCLE = {
     "list": set(),
     "info": {"circle"},
     "join": {"circle", "mode", "every_week", "aftercare"},
     "leave": {"circle", "every_week"},
+}
+BUDDY = {
+    "join": {"intro", "pronouns", "style"},
+    "status": set(),
+    "leave": set(),
+    "pause": {"weeks", "keep_buddy"},
+    "rematch": set(),
+    "avoid": {"member"},
+    "unavoid": {"member"},
 }
 HOST = {
     "roster": {"circle"},
@@ -98,6 +110,7 @@ async def test_boot_syncs_the_contract_commands_once(haven: Haven) -> None:
     assert _subcommands(commands["haven"]) == HAVEN
     assert _subcommands(commands["circle"]) == CIRCLE
     assert _subcommands(commands["host"]) == HOST
+    assert _subcommands(commands["buddy"]) == BUDDY
     assert commands["haven"]["default_member_permissions"] == str(1 << 5)  # Manage Server
     assert haven.fake.sync_count == 1
 
