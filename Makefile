@@ -18,6 +18,7 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.interactions
 	$(BIN)/python -m bench.checkins
 	$(BIN)/python -m bench.circles
+	$(BIN)/python -m bench.pairing
 
 $(VENV)/.venv-created:
 	$(PYTHON) -m venv $(VENV)
