@@ -413,6 +413,13 @@ class Buddies(RecurringRules[Cadence]):
             )
         else:
             changes: dict[str, str | int] = {k: v for k, v in values.items() if v is not None}
+            resting = existing.paused_at(self._clock()) or existing.quiet_checks > 0
+            if not changes and not resting:
+                raise BadInput(
+                    "You're already in buddy pairing here, so nothing changed. To update what "
+                    "your buddy sees, add `intro`, `pronouns` or `style`; `/buddy status` shows "
+                    "where you are."
+                )
             # Running join again is also how a member who went quiet, or paused, says "I'm
             # here": it ends a buddy pause early (there is no separate resume command).
             changes["quiet_checks"] = 0

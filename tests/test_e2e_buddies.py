@@ -183,6 +183,14 @@ async def test_pause_shows_until_and_a_run_skips_the_paused_member(haven: Haven)
     assert ALICE not in report.unmatched  # paused: skipped, not "unmatched"
 
 
+async def test_joining_twice_with_nothing_new_changes_nothing(haven: Haven) -> None:
+    await say(haven, "buddy", "join", style="text")
+    before = await service(haven).profile(GUILD, ALICE)
+    again = await say(haven, "buddy", "join")
+    assert again.ephemeral and "already in buddy pairing" in again.text
+    assert await service(haven).profile(GUILD, ALICE) == before
+
+
 async def test_joining_again_ends_a_pause_early(haven: Haven) -> None:
     await join_all(haven, ALICE, BOB)
     await say(haven, "buddy", "pause", weeks=4)
