@@ -3,7 +3,7 @@
     python -m bench.circles [--circles 2000] [--servers 4] [--members 2000] [--due 50]
                             [--seats 8] [--lead-in 60] [--no-members-intent]
 
-Seeds a database the way `bot/circles.py` leaves one: `circles` circles spread over `servers`
+Seeds a database the way `bot/circles/` leaves one: `circles` circles spread over `servers`
 servers, each with its next 8 sessions materialised (`circle_sessions`), `seats` members
 "going" to the next session (`circle_rsvps`), and each session's outbox work exactly as
 `Circles._schedule_work` writes it (`circle-start:<session>` at its start;

@@ -1,6 +1,6 @@
 """Circle reminders: at each lead time, a DM to everyone with a seat.
 
-`bot/circles.py` schedules one `circle-reminder:<session>:<lead minutes>` job per lead, with
+`bot/circles/` schedules one `circle-reminder:<session>:<lead minutes>` job per lead, with
 the session's start as its deadline: a reminder whose moment passed while the bot was down is
 sent late only while the session has not begun (after that the scheduler marks it missed).
 This module handles them. Everyone whose RSVP is `going` gets a warm card — never the

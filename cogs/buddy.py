@@ -1,6 +1,6 @@
 """`/buddy …` for members, and the buddy commands of `/haven` for moderators.
 
-Buddies are consent-first and no-fault (bot/buddies.py does the work): every reply here is
+Buddies are consent-first and no-fault (bot/buddies/ does the work): every reply here is
 private, names nobody's reasons, and a member's avoid list is never shown to anyone but them —
 not even as a hint in someone else's reply. Times are Discord timestamps, so each reader sees
 their own time zone; a buddy is named by mention, which never pings (mentions are off on

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import bot.buddies
+import bot.buddies.base
 import bot.pairing
 from bot.pairing import Matching
 from tests.conftest import Haven
@@ -25,7 +25,7 @@ async def test_the_matcher_runs_in_a_worker_thread(
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bot.buddies, "match", watched)
+    monkeypatch.setattr(bot.buddies.base, "match", watched)
     buddies = haven.services.buddies
     for user in (ALICE, BOB):
         await buddies.join(GUILD, user)

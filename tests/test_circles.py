@@ -1,4 +1,4 @@
-"""The circles core (bot/circles.py) on a real bot and database: planning sessions ahead across
+"""The circles core (bot/circles/) on a real bot and database: planning sessions ahead across
 DST, re-planning on edit, seats and the waitlist when members leave, retention, and parsing."""
 
 from __future__ import annotations
