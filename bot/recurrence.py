@@ -94,6 +94,21 @@ def weekdays_for(days: str) -> frozenset[int] | None:
     return DAY_RULES[days]
 
 
+# --- weekdays ------------------------------------------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+"""The `weekday` values of /haven circle-create and /haven buddies (Monday = 0)."""
+
+
+def parse_weekday(raw: str) -> int:
+    """`tuesday` (or `tue`) → 1; else a kind refusal."""
+    word = raw.strip().lower()
+    for i, name in enumerate(WEEKDAYS):
+        if word in (name, name[:3]):
+            return i
+    raise BadInput(f"I couldn't read `{raw[:20]}` as a weekday — try `tuesday`.")
+
+
 # --- cadences -------------------------------------------------------------------------------
 
 CIRCLE_CADENCES = (1, 2, 4)

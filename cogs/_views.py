@@ -9,6 +9,7 @@ import discord
 from discord.ext import commands
 
 from bot.messages import shorten
+from bot.recurrence import WEEKDAYS
 from bot.timeutil import search_zones
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ DAY_CHOICES = [
     discord.app_commands.Choice(name="every day", value="every-day"),
     discord.app_commands.Choice(name="weekdays", value="weekdays"),
     discord.app_commands.Choice(name="weekends", value="weekends"),
+]
+# The `weekday` choices of /haven circle-create and /haven buddies (values are the contract).
+WEEKDAY_CHOICES = [
+    discord.app_commands.Choice(name=day.capitalize(), value=day) for day in WEEKDAYS
 ]
 DAY_WORDS = {"every-day": "every day", "weekdays": "on weekdays", "weekends": "at weekends"}
 

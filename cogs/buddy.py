@@ -19,14 +19,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.buddies import CHECK, HEADS_UP_BEFORE, STAY, STYLE_WORDS, WEEKDAYS, Pair, Status
+from bot.buddies import CHECK, HEADS_UP_BEFORE, STAY, STYLE_WORDS, Pair, Status
 from bot.errors import BadInput
 from bot.messages import Card, Field, Palette
 from bot.texts import plain
 from bot.timeutil import discord_timestamp
 from cogs._components import Press
 from cogs._replies import reply, think
-from cogs._views import ServerGroup, guild_id_of
+from cogs._views import WEEKDAY_CHOICES, ServerGroup, guild_id_of
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -36,7 +36,6 @@ STYLE_CHOICES = [
     app_commands.Choice(name="voice — I'd like to talk", value="voice"),
     app_commands.Choice(name="either — text or voice", value="either"),
 ]
-WEEKDAY_CHOICES = [app_commands.Choice(name=day.capitalize(), value=day) for day in WEEKDAYS]
 
 ABOUT_LINE = (
     "A buddy is a peer who checks in now and then and is glad to hear from you — not a "

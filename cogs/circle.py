@@ -31,7 +31,7 @@ from bot.routes import Route
 from bot.texts import plain
 from cogs._components import Press, buttons_view
 from cogs._replies import reply, think
-from cogs._views import ServerGroup, circle_choices, guild_id_of, zone_choices
+from cogs._views import WEEKDAY_CHOICES, ServerGroup, circle_choices, guild_id_of, zone_choices
 
 if TYPE_CHECKING:
     from bot.app import HavenBot
@@ -50,10 +50,6 @@ AGREE = Route(
 # "Yes, archive it": only someone with Manage Server, checked again when pressed.
 ARCHIVE = Route("circle:archive", fields=(("circle", "id"),), who="moderator")
 
-WEEKDAY_CHOICES = [
-    app_commands.Choice(name=day.capitalize(), value=day)
-    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-]
 EVERY_WEEKS_CHOICES = [
     app_commands.Choice(name="every week", value=1),
     app_commands.Choice(name="every 2 weeks", value=2),

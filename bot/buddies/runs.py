@@ -48,11 +48,10 @@ from bot.buddies.values import (
     Profile,
     RunReport,
     _cadence,
-    _weekday,
 )
 from bot.inputs import parse_time
 from bot.messages import Card, Outgoing, Palette
-from bot.recurrence import BUDDY_CADENCES, every_weeks_for, weekly_occurrences
+from bot.recurrence import BUDDY_CADENCES, every_weeks_for, parse_weekday, weekly_occurrences
 from bot.scheduler import Job, Occurrence
 from bot.timeutil import discord_timestamp, format_hhmm, from_db, local_date, to_db
 
@@ -66,7 +65,7 @@ class Runs(Intros):
         """Pairing every N weeks (1–8) at a weekday and time in the server's zone; returns
         when the next run is."""
         every_weeks_for(every_weeks, BUDDY_CADENCES)
-        day = _weekday(weekday)
+        day = parse_weekday(weekday)
         wall = parse_time(at)
         zone = (await self._guilds.get(guild_id)).zone
         now = self._clock()

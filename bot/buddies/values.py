@@ -9,6 +9,7 @@ from typing import Literal
 from bot.db import Row
 from bot.errors import BadInput
 from bot.inputs import clean_text
+from bot.recurrence import WEEKDAYS
 from bot.routes import Route
 from bot.timeutil import format_hhmm, from_db, parse_hhmm
 
@@ -26,7 +27,6 @@ HEADS_UP_BEFORE = timedelta(hours=24)
 QUIET_LIMIT = 2  # check-backs in a row unanswered before the gentle "stay?"
 ENDINGS = ("rematch", "left", "quiet")  # why a run ends a pair, the first that applies kept
 PAUSE_WEEKS = (1, 12)
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 STARTERS_FILE = "buddy_starters.txt"
 ABOUT_FILE = "buddy_about.md"
@@ -133,14 +133,6 @@ def _cadence(row: Row) -> Cadence:
         parse_hhmm(row["at_time"]),
         date.fromisoformat(row["anchor"]),
     )
-
-
-def _weekday(raw: str) -> int:
-    word = raw.strip().lower()
-    for i, name in enumerate(WEEKDAYS):
-        if word in (name, name[:3]):
-            return i
-    raise BadInput(f"I couldn't read `{raw[:20]}` as a weekday — try `monday`.")
 
 
 def _short(raw: str | None, limit: int, what: str) -> str | None:

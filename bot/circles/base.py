@@ -14,7 +14,6 @@ from bot.circles.values import (
     REMINDER,
     START,
     TAKE_SEAT,
-    WEEKDAYS,
     Circle,
     Later,
     Rsvp,
@@ -30,6 +29,7 @@ from bot.guilds import Guilds
 from bot.members import Members
 from bot.messages import Button, Card, Outgoing, Palette
 from bot.outgoing import Dm, Post, Reached, Sender
+from bot.recurrence import WEEKDAYS
 from bot.routes import Routes
 from bot.scheduler import Scheduler
 from bot.texts import plain

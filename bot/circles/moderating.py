@@ -17,11 +17,10 @@ from bot.circles.values import (
     _ranged,
     _run,
     parse_reminders,
-    parse_weekday,
 )
 from bot.errors import BadInput
 from bot.inputs import parse_time, zone_name
-from bot.recurrence import CIRCLE_CADENCES, every_weeks_for
+from bot.recurrence import CIRCLE_CADENCES, every_weeks_for, parse_weekday
 from bot.texts import plain
 from bot.timeutil import format_hhmm, parse_hhmm, to_db
 

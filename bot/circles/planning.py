@@ -140,14 +140,7 @@ class Planning(CirclesBase):
 
     async def _schedule_work(self, circle: Circle, session: Session) -> None:
         now = self._clock()
-        await self._scheduler.schedule(
-            START,
-            f"{START}:{session.id}",
-            session.starts_at,
-            deadline=session.ends_at,
-            guild_id=circle.guild_id,
-            payload={"session": session.id},
-        )
+        await self._schedule_start(circle, session)
         for lead in circle.reminders:
             due = session.starts_at - timedelta(minutes=lead)
             if due <= now:
@@ -160,6 +153,16 @@ class Planning(CirclesBase):
                 guild_id=circle.guild_id,
                 payload={"session": session.id, "lead": lead},
             )
+
+    async def _schedule_start(self, circle: Circle, session: Session) -> None:
+        await self._scheduler.schedule(
+            START,
+            f"{START}:{session.id}",
+            session.starts_at,
+            deadline=session.ends_at,
+            guild_id=circle.guild_id,
+            payload={"session": session.id},
+        )
 
     def session_work(self, kind: str) -> None:
         """Declare a job kind keyed `<kind>:<session id>[:…]` (a reminder, an aftercare DM, a
@@ -235,14 +238,7 @@ class Planning(CirclesBase):
         await self._cancel_work(session.id)
         if plan and not circle.archived and session.starts_at > self._clock():
             # Its start still slides the events window and tops the circle up.
-            await self._scheduler.schedule(
-                START,
-                f"{START}:{session.id}",
-                session.starts_at,
-                deadline=session.ends_at,
-                guild_id=circle.guild_id,
-                payload={"session": session.id},
-            )
+            await self._schedule_start(circle, session)
         await self._sender.sync_event(f"circle-event:{session.id}", circle.guild_id, None)
         text = notice + (f"\n> {plain(reason, 300)}" if reason else "")
         told = await self.tell(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.db import Row
 from bot.errors import BadInput
 from bot.inputs import clean_text
-from bot.recurrence import weekly_occurrences
+from bot.recurrence import WEEKDAYS, weekly_occurrences
 from bot.routes import Route
 from bot.timeutil import discord_timestamp, format_hhmm, from_db, local_date, parse_hhmm
 
@@ -31,7 +31,6 @@ DEFAULT_REMINDERS = (24 * 60, 60)
 LEAD_MIN, LEAD_MAX = 5, 7 * 24 * 60
 LEADS_MAX = 5
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MODES = ("share", "listen", "text")
 MODE_WORDS = {"share": "sharing", "listen": "listening", "text": "taking part in text"}
 Mode = Literal["share", "listen", "text"]
@@ -231,14 +230,6 @@ def format_lead(minutes: int) -> str:
     """1440 → "24h", 90 → "1h30m", 15 → "15m"."""
     hours, rest = divmod(minutes, 60)
     return (f"{hours}h" if hours else "") + (f"{rest}m" if rest or not hours else "")
-
-
-def parse_weekday(raw: str) -> int:
-    word = raw.strip().lower()
-    for i, name in enumerate(WEEKDAYS):
-        if word in (name, name[:3]):
-            return i
-    raise BadInput(f"I couldn't read `{raw[:20]}` as a weekday — try `tuesday`.")
 
 
 def parse_date(raw: str) -> date:
