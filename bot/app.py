@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.buddies import Buddies
+from bot.channel_care import ChannelCare
 from bot.charts import ChartRenderer
 from bot.checkins import Checkins
 from bot.circle_reminders import CircleReminders
@@ -81,6 +82,7 @@ class Services:
     notices: Notices
     delivery: Delivery
     dm_stops: DmStops
+    channel_care: ChannelCare
     scheduler: Scheduler
     maintenance: Maintenance
     status: Status
@@ -159,6 +161,8 @@ class HavenBot(commands.Bot):
         dm_stops = DmStops(db, clock=clock)
         delivery = Delivery(self, db, members, dm_stops, routes, clock=clock)
         notices = Notices(db, clock=clock)
+        channel_care = ChannelCare(db, guilds, delivery, features, clock=clock)
+        delivery.on_channel_trouble(channel_care.trouble)
         buddies = Buddies(
             db,
             guilds,
@@ -185,6 +189,7 @@ class HavenBot(commands.Bot):
             routes=routes,
             scheduler=scheduler,
             dm_stops=dm_stops,
+            channel_care=channel_care,
             delivery=delivery,
             texts=texts,
             guilds=guilds,
@@ -220,6 +225,11 @@ class HavenBot(commands.Bot):
         if self._services is not None:
             self._services.delivery.forget_member(payload.guild_id, payload.user.id)
             await self._services.members.left(payload.guild_id, payload.user.id)
+
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A channel was deleted: settings that named it are cleared, moderators told."""
+        if self._services is not None:
+            await self._services.channel_care.trouble(channel.guild.id, channel.id, "gone")
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Haven was removed from a server (or it was deleted): its scheduled work stops."""

@@ -46,6 +46,16 @@ class PersonalData:
         return f"UPDATE {self.table} SET {self.forget_set} WHERE {self.where}"
 
 
+@dataclass(frozen=True)
+class ChannelRef:
+    """A column holding a channel id moderators chose; `label` is an SQL expression naming
+    the setting in words (e.g. "'the daily check-in prompt'")."""
+
+    table: str
+    column: str
+    label: str
+
+
 @dataclass
 class Features:
     job_labels: dict[str, str | None] = field(default_factory=dict)
@@ -55,6 +65,7 @@ class Features:
     privacy_lines: list[tuple[Section, PrivacyLine]] = field(default_factory=list)
     starts: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     forgetting: list[Callable[[int, int], Awaitable[object]]] = field(default_factory=list)
+    channels: list[ChannelRef] = field(default_factory=list)
 
     def job(self, kind: str, label: str | None) -> None:
         """A kind of scheduled work; `label` None: about one member, never listed by itself."""
@@ -82,6 +93,11 @@ class Features:
 
     def on_start(self, work: Callable[[], Awaitable[object]]) -> None:
         self.starts.append(work)
+
+    def channel(self, table: str, column: str, label: str) -> None:
+        """`table.column` (with a guild_id) holds a channel moderators chose: cleared if that
+        channel is deleted, and named when it needs attention (`bot/channel_care.py`)."""
+        self.channels.append(ChannelRef(table, column, label))
 
     def before_forget(self, work: Callable[[int, int], Awaitable[object]]) -> None:
         """Run with (guild_id, user_id) before `/my forget` deletes the member's rows: what

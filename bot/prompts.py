@@ -86,6 +86,7 @@ class Prompts(RecurringRules[PromptRule]):
 
     def contribute(self, features: Features) -> None:
         self.declare(features, "Daily check-in prompt")
+        features.channel("checkin_prompt", "channel_id", "'the daily check-in prompt'")
 
     async def rule(self, guild_id: int) -> PromptRule | None:
         row = await self._db.fetchone(

@@ -13,6 +13,7 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 CLOSED_DM_MEMORY = timedelta(days=CLOSED_DM_DAYS)
 DM_CLOSED_CODE = 50007
 UNKNOWN_CHANNEL_CODE = 10003
+MISSING_ACCESS_CODE = 50001
+MISSING_PERMISSIONS_CODE = 50013
+
+ChannelTrouble = Callable[[int, int, str], Awaitable[object]]
+"""Told (guild_id, channel_id, "gone" | "forbidden") when a server channel can't be used."""
 DM_CHANNEL_MEMORY_SIZE = 20_000  # DM channel ids kept in memory (the rest are one read away)
 MEMBER_MEMORY_SECONDS = 600  # how long "yes, they are a member" is believed without asking again
 MEMBER_MEMORY_SIZE = 20_000
@@ -91,6 +97,7 @@ class Ledger:
         self._dm_stops = dm_stops
         self._routes = routes
         self._clock = clock
+        self._channel_trouble: list[ChannelTrouble] = []
         self._dm_channels: OrderedDict[int, int] = OrderedDict()  # user id -> DM channel id
         self._known_members: OrderedDict[tuple[int, int], tuple[float, discord.Member]] = (
             OrderedDict()
@@ -158,6 +165,15 @@ class Ledger:
         cutoff = to_db(now - timedelta(days=DM_CHANNEL_DAYS))
         return await self._db.execute("DELETE FROM dm_channels WHERE opened_at < ?", (cutoff,))
 
+    def on_channel_trouble(self, listener: ChannelTrouble) -> None:
+        """Hear when a channel Haven posts in was deleted ("gone") or refuses it ("forbidden")."""
+        self._channel_trouble.append(listener)
+
+    async def _trouble(self, guild_id: int | None, channel_id: int, problem: str) -> None:
+        if guild_id is not None:
+            for listener in self._channel_trouble:
+                await listener(guild_id, channel_id, problem)
+
     async def to_channel(
         self,
         key: str,
@@ -179,9 +195,16 @@ class Ledger:
         ):
             # Asking anyway would earn a 403, which counts toward Discord's invalid-request ban.
             await self._record(key, guild_id, None, about_id, "failed", error="missing permissions")
+            await self._trouble(guild_id, channel_id, "forbidden")
             return Delivered.NO_ACCESS
         target = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
-        return await self._deliver(key, guild_id, None, about_id, target, message)
+        outcome = await self._deliver(key, guild_id, None, about_id, target, message)
+        if outcome is Delivered.NO_ACCESS:
+            error = await self._db.fetchval("SELECT error FROM deliveries WHERE key = ?", (key,))
+            problem = _problem(str(error or ""))
+            if problem is not None:
+                await self._trouble(guild_id, channel_id, problem)
+        return outcome
 
     async def member(
         self, guild_id: int, user_id: int, *, fresh: bool = False
@@ -418,6 +441,15 @@ class Ledger:
         """Forget a DM channel Discord no longer knows, so the next DM opens one afresh."""
         self._dm_channels.pop(user_id, None)
         await self._db.execute("DELETE FROM dm_channels WHERE user_id = ?", (user_id,))
+
+
+def _problem(error: str) -> str | None:
+    """What a recorded failure says about the channel itself: deleted, or refusing Haven."""
+    if f"(error code: {UNKNOWN_CHANNEL_CODE})" in error:
+        return "gone"
+    if any(f"(error code: {c})" in error for c in (MISSING_ACCESS_CODE, MISSING_PERMISSIONS_CODE)):
+        return "forbidden"
+    return None
 
 
 async def _send(target: discord.abc.Messageable, message: Outgoing, nonce: str) -> discord.Message:
