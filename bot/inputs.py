@@ -8,6 +8,20 @@ from datetime import time
 from bot.errors import BadInput
 from bot.timeutil import get_zone, parse_hhmm
 
+ID_MAX = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's bigint) can hold
+
+
+def as_id(text: str) -> int | None:
+    """`text` as an id (a Discord snowflake, a row id): ASCII digits within 64 bits, else None.
+
+    `str.isdigit` alone also accepts `²` and `١`, and an id past 64 bits overflows the database:
+    both would turn a typed or forged value into an error instead of a kind "not found".
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 19:
+        value = int(text)
+        return value if value <= ID_MAX else None
+    return None
+
 
 def parse_time(raw: str) -> time:
     try:

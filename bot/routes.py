@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.db import Database
+from bot.inputs import as_id
 
 PREFIX = "haven"
 CUSTOM_ID_MAX = 100
@@ -110,7 +111,9 @@ class Routes:
             if value is None:
                 return None
             values[name] = value
-        ok = bool(signature) and hmac.compare_digest(signature, self._sign(body, user_id))
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a forged id).
+        expected = self._sign(body, user_id).encode()
+        ok = bool(signature) and hmac.compare_digest(signature.encode(), expected)
         return Decoded(route, values, ok)
 
     def _sign(self, text: str, user_id: int) -> str:
@@ -127,7 +130,7 @@ def _encode(value: int | str, kind: FieldKind) -> str:
 
 def _decode(text: str, kind: FieldKind) -> int | str | None:
     if kind == "id":
-        return int(text) if text.isdigit() and len(text) <= 20 else None
+        return as_id(text)
     ok = 0 < len(text) <= 32 and all(c.isascii() and (c.isalnum() or c == "-") for c in text)
     return text if ok else None
 

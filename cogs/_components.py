@@ -27,7 +27,7 @@ from discord import app_commands
 
 from bot.errors import NeedsServer, NotAllowed, UserError
 from bot.messages import Card
-from bot.routes import PREFIX, Route
+from bot.routes import Route
 from cogs._replies import handle_error, reply
 
 if TYPE_CHECKING:
@@ -104,9 +104,9 @@ class Components:
         ):
             return
         data: dict[str, Any] = dict(interaction.data or {})
+        # Every id is ours: Haven keeps no views in memory, so an id it can't read (an old
+        # format, a forged prefix) gets the kind "older message" reply, never silence.
         custom_id = str(data.get("custom_id", ""))
-        if not custom_id.startswith(f"{PREFIX}:"):
-            return
         try:
             press = await self._verify(interaction, custom_id)
             await self._handlers[press.route.name](press)

@@ -23,6 +23,7 @@ from bot.checkins import (
 )
 from bot.delivery import missing_permissions
 from bot.errors import BadInput
+from bot.inputs import as_id
 from bot.messages import Card, Field, Palette
 from bot.support import ASK
 from bot.timeutil import discord_timestamp, format_hhmm
@@ -234,7 +235,7 @@ async def picker_submitted(press: Press) -> None:
     capacity = press.choice("capacity")
     given = CheckinInput(
         feeling=press.choice("feeling") or "",
-        capacity=int(capacity) if capacity and capacity.isdigit() else None,
+        capacity=as_id(capacity) if capacity else None,
         note=press.text("note"),
         share=press.choice("share") or "private",
         reach_out=press.choice("reach_out") == "yes",

@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.circles import MODE_WORDS, Circle, Rsvp, Session
 from bot.errors import BadInput, NotAllowed, UserError
 from bot.hosting import ATTEND, NEXT, PASS, SHARE, TAKE_COVER, NameOf
+from bot.inputs import as_id
 from bot.messages import Limits, pages, shorten
 from bot.texts import plain
 from bot.timeutil import discord_timestamp
@@ -401,7 +402,7 @@ async def attendance_chosen(press: Press) -> None:
     ):
         raise refusal(circle)
     data: dict[str, Any] = dict(press.interaction.data or {})
-    chosen = [int(v) for v in data.get("values") or [] if str(v).isdigit()]
+    chosen = [i for v in data.get("values") or [] if (i := as_id(str(v))) is not None]
     here, group = await hosting.record_attendance(
         press.guild_id, session.id, press.value("part"), chosen
     )

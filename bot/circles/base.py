@@ -26,6 +26,7 @@ from bot.dm_stops import DmKind, DmStops
 from bot.errors import BadInput, NotFound
 from bot.features import Features
 from bot.guilds import Guilds
+from bot.inputs import as_id
 from bot.members import Members
 from bot.messages import Button, Card, Outgoing, Palette
 from bot.outgoing import Dm, Post, Reached, Sender
@@ -135,10 +136,11 @@ class CirclesBase:
         name. Another server's id is "not found", exactly like one that never existed."""
         text = str(ref).strip()
         row = None
-        if text.isdigit() and len(text) <= 20:
+        circle_id = as_id(text)
+        if circle_id is not None:
             row = await self._db.fetchone(
                 f"SELECT {_CIRCLE} FROM circles WHERE id = ? AND guild_id = ?",
-                (int(text), guild_id),
+                (circle_id, guild_id),
             )
         if row is None:
             row = await self._db.fetchone(
