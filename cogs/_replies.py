@@ -74,6 +74,11 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Let's take a breath — you can do that again in {error.retry_after:.0f} seconds."
     if isinstance(error, app_commands.TransformerError):
+        if error.type is discord.AppCommandOptionType.user:
+            return (
+                "That person isn't a member of this server, so I can't use them here. "
+                "Please pick someone from the list Discord shows."
+            )
         return (
             f"I couldn't use `{str(error.value)[:50]}` there. "
             "Please pick one of the suggestions Discord shows."
