@@ -38,9 +38,11 @@ class Delivered(enum.Enum):
         """This way could not reach them, so the next way may (`Sender.to_first`).
 
         Never true of a choice (resting, stopped) or of a member who left: the next way would
-        only reach them against their wishes.
+        only reach them against their wishes. Nor of a passing failure (FAILED: Discord's 5xx
+        after its own retries): the next way is often a public mention, which a hiccup does
+        not justify; the caller retries the DM instead.
         """
-        return self in (Delivered.DM_CLOSED, Delivered.NO_ACCESS, Delivered.FAILED)
+        return self in (Delivered.DM_CLOSED, Delivered.NO_ACCESS)
 
 
 @dataclass(frozen=True)

@@ -110,20 +110,36 @@ async def test_no_fallback_when_the_member_rests_stopped_or_left(haven: Haven) -
 
 async def test_a_chain_that_reached_someone_never_sends_again(haven: Haven) -> None:
     delivery, fake = haven.services.delivery, haven.fake
-    # The DM fails (Discord is unavailable for a moment), so the mention goes out instead.
+    # The DM is refused (DMs closed), so the mention goes out instead.
     dm_channel = fake.world.dm_channel(BOB).id
-    fake.fail_next("POST", rf"/channels/{dm_channel}/messages", 503)
+    fake.fail_next("POST", rf"/channels/{dm_channel}/messages", 403, code=50007)
     first = await delivery.to_first("remind:6", chain(), NOTE, guild_id=GUILD)
     assert (first.outcome, first.target) == (Delivered.SENT, Post(CH_CIRCLES, ping=(BOB,)))
 
     await haven.restart()
     delivery = haven.services.delivery
-    # DMs work again now, but the failed DM attempt must not be retried: Bob was reached.
+    await delivery.reopen_dm(BOB)
+    # DMs work again now, but the refused DM must not be tried again: Bob was reached.
     again = await delivery.to_first("remind:6", chain(), NOTE, guild_id=GUILD)
     assert (again.outcome, again.target) == (Delivered.ALREADY_SENT, first.target)
     assert again.key == first.key
     assert len(fake.messages_in(CH_CIRCLES)) == 1
     assert fake.dms_to(BOB) == []
+
+
+async def test_a_passing_failure_is_not_a_reason_to_mention_someone_in_public(
+    haven: Haven,
+) -> None:
+    delivery, fake = haven.services.delivery, haven.fake
+    dm_channel = fake.world.dm_channel(BOB).id
+    fake.fail_next("POST", rf"/channels/{dm_channel}/messages", 503)  # not retried by discord.py
+    first = await delivery.to_first("remind:8", chain(), NOTE, guild_id=GUILD)
+    assert (first.outcome, first.target) == (Delivered.FAILED, Dm(BOB, REMINDER))
+    assert fake.messages_in(CH_CIRCLES) == []
+    # The caller retries, and the DM goes out once Discord is back.
+    again = await delivery.to_first("remind:8", chain(), NOTE, guild_id=GUILD)
+    assert (again.outcome, again.target) == (Delivered.SENT, Dm(BOB, REMINDER))
+    assert fake.messages_in(CH_CIRCLES) == [] and len(fake.dms_to(BOB)) == 1
 
 
 async def test_a_dm_that_went_out_is_not_repeated_after_a_restart(haven: Haven) -> None:
