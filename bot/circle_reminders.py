@@ -97,6 +97,10 @@ class CircleReminders:
             return "skipped: circle archived"
         if session.starts_at <= self._clock():
             return "skipped: session already started"
+        nearer = [m for m in circle.reminders if m < lead]
+        if any(session.starts_at - timedelta(minutes=m) <= self._clock() for m in nearer):
+            # Late after downtime, with a nearer reminder due too: one card, not two at once.
+            return "skipped: a nearer reminder is due"
         going = [r for r in await self._circles.rsvps(session.id) if r.status == "going"]
         if not going:
             return "skipped: nobody has a seat"

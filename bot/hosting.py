@@ -599,9 +599,9 @@ class Hosting:
         # never costs anyone the aftercare they asked for.
         wanting = [r for r in going if r.aftercare and r.attended is not False]
         card = Card(
-            f"Thank you for being part of **{plain(circle.name)}** today. Circles can stir "
-            "things up, and however you're feeling now is okay.\n\n"
-            "You might be gentle with yourself this evening — some water, some rest, "
+            f"Thank you for being part of **{plain(circle.name)}**. Circles can stir things "
+            "up, and however you're feeling now is okay.\n\n"
+            "You might be gentle with yourself for a while — some water, some rest, "
             "something kind. If anything feels heavy, `/support` is there any time, and "
             "there's no need to reply to this. 🤍",
             title="After the circle",

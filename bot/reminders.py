@@ -160,6 +160,11 @@ class Reminders(RecurringRules[ReminderRule]):
         rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM checkin_reminders")
         return [ReminderRule.from_row(row) for row in rows]
 
+    async def resume_from(self, rule: ReminderRule) -> datetime:
+        """At start-up and after a miss: a reminder due in the last two hours (while the bot
+        was down) still goes, late, as its deadline allows; "once a day" still holds."""
+        return self._clock() - LATE_BY_AT_MOST
+
     async def occurrences(self, rule: ReminderRule, after: datetime) -> Iterator[Occurrence]:
         """The daily rule, after any pause, each moved out of quiet hours and allowed to run
         at most two hours late."""

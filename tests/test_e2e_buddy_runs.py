@@ -107,7 +107,7 @@ async def test_heads_up_a_day_before_then_a_pair_and_a_trio_in_private_threads(
     await haven.run_due()
     for user in (ALICE, BOB, CAROL, dave, erin):
         [heads_up] = dms(haven, user)
-        assert "Pairing tomorrow" in heads_up.text and "/buddy pause" in heads_up.text
+        assert "Buddy pairing soon" in heads_up.text and "/buddy pause" in heads_up.text
         assert "Stop pairing heads-ups" in labels(heads_up)
     assert dms(haven, finn) == [] and dms(haven, MONA) == []
     stopped = await (
@@ -542,7 +542,7 @@ async def test_a_departure_found_by_the_heads_up_ends_the_pair_at_once(haven: Ha
     for user in (ALICE, BOB):
         [neutral] = dms(haven, user, ENDED)
         assert "Carol" not in neutral.text and str(CAROL) not in neutral.text
-    assert dms(haven, CAROL, "Pairing tomorrow") == [] and dms(haven, CAROL, ENDED) == []
+    assert dms(haven, CAROL, "Buddy pairing soon") == [] and dms(haven, CAROL, ENDED) == []
 
     # Told some other way (the gateway, with the members intent), it's the same.
     await join(haven, MONA)

@@ -144,11 +144,12 @@ class Runs(Intros):
                 Outgoing(
                     cards=(
                         Card(
-                            f"Buddy pairing runs tomorrow, {discord_timestamp(run_at, 'F')}. "
+                            f"Buddy pairing runs {discord_timestamp(run_at, 'F')} "
+                            f"({discord_timestamp(run_at, 'R')}). "
                             "If you already have a buddy, you'll simply carry on together. If "
                             "now isn't a good time, `/buddy pause` skips this one — no "
                             "explanation needed.",
-                            title="Pairing tomorrow",
+                            title="Buddy pairing soon",
                             colour=Palette.CALM,
                         ),
                     )
