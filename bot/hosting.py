@@ -48,7 +48,7 @@ from bot.dm_stops import DmKind, DmStops
 from bot.errors import BadInput, NotFound
 from bot.features import Features
 from bot.guilds import Guilds
-from bot.inputs import clean_text
+from bot.inputs import clean_text, within
 from bot.messages import Button, Card, Field, Limits, Outgoing, Palette, pack_lines, pages
 from bot.outgoing import Delivered, Sender
 from bot.routes import FieldKind, Route, Routes
@@ -627,12 +627,12 @@ class Hosting:
     async def skip(self, circle: Circle, session: Session, reason: str | None) -> int:
         """Skip one session kindly: everyone with a place is told, its event is cancelled.
         Returns how many were told."""
-        text = clean_text(reason or "")
-        if len(text) > REASON_MAX:
-            raise BadInput(
-                f"A reason can be up to {REASON_MAX} characters; this one is {len(text)}. "
-                "A few words is plenty — nothing was skipped yet."
-            )
+        text = within(
+            clean_text(reason or ""),
+            REASON_MAX,
+            "A reason",
+            "A few words is plenty — nothing was skipped yet.",
+        )
         if session.state == "open":
             raise BadInput(
                 "That session is open right now — `/host close` ends it instead of skipping."
@@ -650,12 +650,9 @@ class Hosting:
         text = clean_text(raw)
         if not text:
             raise BadInput("Your message was empty — write a few words and I'll pass them on.")
-        if len(text) > MESSAGE_MAX:
-            raise BadInput(
-                f"Messages can be up to {MESSAGE_MAX} characters; this one is {len(text)}. "
-                "Nothing was sent — a shorter one will go straight out."
-            )
-        return text
+        return within(
+            text, MESSAGE_MAX, "Messages", "Nothing was sent — a shorter one will go straight out."
+        )
 
     async def message(
         self, circle: Circle, session: Session, key: str, author: str, raw: str

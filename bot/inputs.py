@@ -43,6 +43,20 @@ def zone_name(raw: str) -> str:
         ) from None
 
 
+def within(text: str, limit: int, what: str, after: str = "") -> str:
+    """`text`, if it is at most `limit` characters; else a kind refusal naming both lengths
+    (`after` can say what happens now, e.g. "Nothing was sent")."""
+    if len(text) > limit:
+        message = f"{what} can be up to {limit} characters; this one is {len(text)}."
+        raise BadInput(f"{message} {after}".strip())
+    return text
+
+
+def one_line(raw: str) -> str:
+    """`clean_text` on one line, runs of spaces folded: for names and pronouns."""
+    return " ".join(clean_text(raw).split())
+
+
 def clean_text(raw: str) -> str:
     """Free text as Haven stores and shows it: NFC, and no control characters but newline and
     tab (a NUL or an escape sequence in a note would break storage, logs or rendering).

@@ -42,7 +42,7 @@ class Pool(Intros):
             raise BadInput("Your style can be `text`, `voice` or `either`.")
         values = {
             "intro": _short(intro, INTRO_MAX, "An intro"),
-            "pronouns": _short(pronouns, PRONOUNS_MAX, "Pronouns"),
+            "pronouns": _short(pronouns, PRONOUNS_MAX, "Pronouns", line=True),
             "style": style,
         }
         now = to_db(self._clock())

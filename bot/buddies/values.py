@@ -7,8 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from bot.db import Row
-from bot.errors import BadInput
-from bot.inputs import clean_text
+from bot.inputs import clean_text, one_line, within
 from bot.recurrence import WEEKDAYS
 from bot.routes import Route
 from bot.timeutil import format_hhmm, from_db, parse_hhmm
@@ -135,10 +134,8 @@ def _cadence(row: Row) -> Cadence:
     )
 
 
-def _short(raw: str | None, limit: int, what: str) -> str | None:
+def _short(raw: str | None, limit: int, what: str, *, line: bool = False) -> str | None:
+    """Optional profile text: cleaned (on one line with `line`), within `limit`, or None."""
     if raw is None:
         return None
-    text = " ".join(clean_text(raw).split()) if what == "Pronouns" else clean_text(raw)
-    if len(text) > limit:
-        raise BadInput(f"{what} can be up to {limit} characters; this one is {len(text)}.")
-    return text or None
+    return within(one_line(raw) if line else clean_text(raw), limit, what) or None

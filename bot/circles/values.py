@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.db import Row
 from bot.errors import BadInput
-from bot.inputs import clean_text
+from bot.inputs import clean_text, one_line, within
 from bot.recurrence import WEEKDAYS, weekly_occurrences
 from bot.routes import Route
 from bot.timeutil import discord_timestamp, format_hhmm, from_db, local_date, parse_hhmm
@@ -242,21 +242,14 @@ def parse_date(raw: str) -> date:
 
 
 def _name(raw: str) -> str:
-    name = " ".join(clean_text(raw).split())
+    name = one_line(raw)
     if not name:
         raise BadInput("A circle needs a name — a few words members will recognise.")
-    if len(name) > NAME_MAX:
-        raise BadInput(f"Circle names can be up to {NAME_MAX} characters; this one is {len(name)}.")
-    return name
+    return within(name, NAME_MAX, "Circle names")
 
 
 def _description(raw: str) -> str:
-    text = clean_text(raw)
-    if len(text) > DESCRIPTION_MAX:
-        raise BadInput(
-            f"Descriptions can be up to {DESCRIPTION_MAX} characters; this one is {len(text)}."
-        )
-    return text
+    return within(clean_text(raw), DESCRIPTION_MAX, "Descriptions")
 
 
 def _ranged(value: int, low: int, high: int, what: str) -> int:
