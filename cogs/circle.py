@@ -500,30 +500,18 @@ class CircleCog(ServerGroup, group_name="circle", group_description="Listening c
         """See this server's circles and when each meets next."""
         guild_id = guild_id_of(interaction)
         circles = self.bot.services.circles
-        active = await circles.active(guild_id)
-        if not active:
+        upcoming = await circles.upcoming(guild_id)
+        if not upcoming:
             await reply(
                 interaction,
                 "There are no circles here yet. Moderators can start one with "
                 "`/haven circle-create`.",
             )
             return
-        planned = {
-            circle.id: (session, seats)
-            for circle, session, seats in await circles.upcoming(guild_id)
-        }
-        order = sorted(
-            active,
-            key=lambda c: (
-                c.id not in planned,
-                planned[c.id][0].starts_at.timestamp() if c.id in planned else 0.0,
-            ),
-        )
         cards = []
-        for circle in order:
+        for circle, session, seats in upcoming:
             lines = [circle.rhythm]
-            if circle.id in planned:
-                session, seats = planned[circle.id]
+            if session is not None and seats is not None:
                 lines += [f"Next: {session.when}", seats.describe()]
             else:
                 lines.append("No session planned just now.")

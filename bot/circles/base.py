@@ -271,14 +271,15 @@ class CirclesBase:
             int(row["going"] or 0) if row else 0, int(row["waiting"] or 0) if row else 0, capacity
         )
 
-    async def upcoming(self, guild_id: int) -> list[tuple[Circle, Session, Seats]]:
-        """Each active circle's next session with its seat counts, soonest first."""
-        out = []
+    async def upcoming(self, guild_id: int) -> list[tuple[Circle, Session | None, Seats | None]]:
+        """Every active circle with its next session and seat counts, soonest first; those
+        with no session planned come last (session and seats None)."""
+        out: list[tuple[Circle, Session | None, Seats | None]] = []
         for circle in await self.active(guild_id):
             session = await self.next_session(circle)
-            if session is not None:
-                out.append((circle, session, await self.seats(session.id, circle.capacity)))
-        out.sort(key=lambda item: item[1].starts_at)
+            seats = await self.seats(session.id, circle.capacity) if session else None
+            out.append((circle, session, seats))
+        out.sort(key=lambda item: (item[1] is None, item[1].starts_at if item[1] else 0))
         return out
 
     async def rsvps(self, session_id: int) -> list[Rsvp]:
