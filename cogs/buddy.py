@@ -175,7 +175,7 @@ class BuddyCog(ServerGroup, group_name="buddy", group_description="Your buddy in
         else:
             lines.append(
                 "You don't have a buddy right now — you're in the pool, and the next run "
-                "will pair you."
+                "will look for a buddy for you."
             )
         profile = status.profile
         now = self.bot.clock()

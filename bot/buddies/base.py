@@ -281,8 +281,8 @@ class Base(RecurringRules[Cadence]):
                     f"{NEWS}:ended:{pair.id}:{user_id}",
                     Card(
                         "Your buddy pairing has come to a close. That happens, and it isn't "
-                        "about anything you did. You stay in the pool: the next run will pair "
-                        "you again, and `/buddy status` shows when.",
+                        "about anything you did. You stay in the pool: the next run will look "
+                        "for a new buddy for you, and `/buddy status` shows when.",
                         title="A change in your buddy pairing",
                         colour=Palette.GENTLE,
                     ),

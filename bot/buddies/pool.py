@@ -139,7 +139,8 @@ class Pool(Intros):
             if pair is None:
                 raise BadInput(
                     "You don't have a buddy right now, so there's nothing to rematch — you're "
-                    "in the pool, and the next run will pair you. `/buddy status` shows when."
+                    "in the pool, and the next run will look for a buddy for you. `/buddy status` "
+                    "shows when."
                 )
             waiting = await self._waiting(guild_id, exclude=set(pair.members))
             forbidden = await self._forbidden(guild_id, [user_id, *waiting])
