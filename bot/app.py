@@ -38,6 +38,7 @@ from bot.pacing import Pacer, pacing_trace
 from bot.privacy import Privacy
 from bot.prompts import Prompts
 from bot.reminders import Reminders
+from bot.rest_deadline import ANSWER_WITHIN_SECONDS, bound_requests
 from bot.routes import Routes, load_key
 from bot.scheduler import Scheduler
 from bot.status import Status
@@ -103,6 +104,7 @@ class HavenBot(commands.Bot):
         clock: Clock = utcnow,
         texts: Texts | None = None,
         pacer: Pacer | None = None,
+        answer_within: float = ANSWER_WITHIN_SECONDS,
         **options: object,
     ) -> None:
         keep_private_text_out_of_logs()
@@ -120,6 +122,7 @@ class HavenBot(commands.Bot):
             http_trace=pacing_trace(pacer or Pacer()),
             **options,  # type: ignore[arg-type]
         )
+        bound_requests(self.http, answer_within)
         self.settings = settings
         self.clock = clock
         self._texts = texts or Texts()
@@ -195,7 +198,7 @@ class HavenBot(commands.Bot):
             guilds=guilds,
             members=members,
             support=support,
-            status=Status(db, guilds, scheduler, features, clock=clock),
+            status=Status(db, guilds, scheduler, features, channel_care, clock=clock),
             maintenance=Maintenance(db, scheduler, features, clock=clock),
             notices=notices,
             buddies=buddies,

@@ -38,6 +38,7 @@ class Haven:
     members_intent: bool = False
     # Pacing has its own tests; a generous limit keeps the suite quick.
     pacer: Pacer = field(default_factory=lambda: Pacer(per_second=1000))
+    answer_within: float = 30.0  # seconds Haven waits for an answer to a REST request
     bot: HavenBot = field(init=False)
     task: asyncio.Task[None] = field(init=False)
 
@@ -52,6 +53,7 @@ class Haven:
             settings,
             clock=self.clock,
             pacer=self.pacer,
+            answer_within=self.answer_within,
             guild_ready_timeout=0.05,
         )
         await self.bot.__aenter__()

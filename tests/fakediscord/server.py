@@ -83,6 +83,15 @@ _PENDING = 0  # Call.status while the request is being handled
 
 
 @dataclass
+class Hang:
+    method: str
+    regex: re.Pattern[str]
+    seconds: float
+    processed: bool
+    times: int
+
+
+@dataclass
 class Fault:
     method: str
     regex: re.Pattern[str]
@@ -163,6 +172,7 @@ class FakeDiscord:
         self.closed_dms: set[int] = set()
         self.port = 0
         self._faults: list[Fault] = []
+        self._hangs: list[Hang] = []
         self._window: deque[float] = deque()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -301,6 +311,30 @@ class FakeDiscord:
             )
         )
 
+    def hang_next(
+        self,
+        method: str,
+        path_regex: str,
+        seconds: float,
+        *,
+        times: int = 1,
+        processed: bool = True,
+    ) -> None:
+        """Hold the answer to the next ``times`` matching requests for ``seconds``: a request that
+        times out. With ``processed`` (the default) Discord has already done what was asked when
+        the client gives up waiting (the message exists; only the answer is lost); without, it
+        does it after the delay, as a request stuck on the way in would be."""
+        self._hangs.append(Hang(method.upper(), re.compile(path_regex), seconds, processed, times))
+
+    def _take_hang(self, call: Call) -> Hang | None:
+        for hang in self._hangs:
+            if hang.method in ("*", call.method) and hang.regex.fullmatch(call.path):
+                hang.times -= 1
+                if hang.times <= 0:
+                    self._hangs.remove(hang)
+                return hang
+        return None
+
     def close_dms(self, user_id: int) -> None:
         self.closed_dms.add(user_id)
 
@@ -431,6 +465,9 @@ class FakeDiscord:
         )
         self.calls.append(call)
         headers: Mapping[str, str] | None = None
+        hang = self._take_hang(call)
+        if hang is not None and not hang.processed:
+            await asyncio.sleep(hang.seconds)
         try:
             status, payload = await self._route(call, bad_json)
         except Rejected as r:
@@ -460,6 +497,8 @@ class FakeDiscord:
                 ix.rejections.append(call)
             ix.notify()
         self._notify()
+        if hang is not None and hang.processed:
+            await asyncio.sleep(hang.seconds)
         return self._response(status, payload, headers)
 
     async def _route(self, call: Call, bad_json: bool) -> tuple[int, Any]:

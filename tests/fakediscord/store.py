@@ -75,6 +75,7 @@ class MessageStore:
         self.cdn: dict[int, Attachment] = {}
         self.base_url = ""
         self._nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
+        self.nonce_duplicates = 0  # sends dropped as repeats of a nonce (answered with the first)
 
     # ---- attachments ------------------------------------------------------------------------
     def new_attachment(
@@ -153,7 +154,10 @@ class MessageStore:
         hit = self._nonces.get((channel_id, author_id, str(nonce)))
         if hit is None or time.monotonic() - hit[1] > NONCE_WINDOW:
             return None
-        return self.by_id.get(hit[0])
+        first = self.by_id.get(hit[0])
+        if first is not None:
+            self.nonce_duplicates += 1
+        return first
 
     # ---- create/edit ------------------------------------------------------------------------
     def create(

@@ -14,9 +14,8 @@ a DM that never gets through (given up at the deadline); closed DMs (50007) on a
 Missing Permissions (50013) on the daily prompt's channel and on a circle's channel standing
 in for closed DMs; Unknown Channel (10003) on the daily prompt's channel.
 
-Not covered: a request timeout. The fake can only answer at once (`fail_next` sets a status);
-it has no fault that delays or hangs a response, so a hung request cannot be staged without
-changing the fake.
+Timeouts (the fake's `hang_next`): an answer lost after Discord made the message (the retry's
+nonce makes Discord drop the repeat), and a request stuck on the way in during a fan-out.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from bot.circles import Session
 from bot.db import Row
 from bot.prompts import KIND as PROMPT
 from bot.reminders import KIND as CHECKIN_REMINDER
+from bot.rest_deadline import bound_requests
 from bot.scheduler import Job
 from bot.timeutil import from_db
 from tests.clock import FakeClock, utc
@@ -284,6 +284,73 @@ async def test_a_dm_discord_never_takes_is_given_up_at_its_deadline_not_retried_
         guild_id=GUILD, kind=CHECKIN_REMINDER, user_id=ALICE
     )
     assert tomorrow.due_at == job.due_at + timedelta(days=1)
+    within_budget(haven.fake, 0)
+
+
+# --- timeouts ------------------------------------------------------------------------------------
+
+ANSWER_WITHIN = 0.3  # seconds: the test's deadline for Discord's answers (Haven's is 30 s)
+HANG = 1.0  # how long the fake holds an answer: longer than the deadline
+
+
+async def test_a_dm_whose_answer_times_out_is_retried_and_discord_drops_the_repeat(
+    haven: Haven,
+) -> None:
+    """Discord made the message but its answer never came: the ledger can't know it arrived.
+    The retry carries the same nonce with `enforce_nonce`, so Discord answers with the first
+    message instead of making a second."""
+    bound_requests(haven.bot.http, ANSWER_WITHIN)
+    job = await checkin_reminder(haven)
+    haven.fake.hang_next("POST", POSTS, HANG, processed=True)
+
+    await run_at(haven, job.due_at + timedelta(seconds=1))
+
+    assert len(haven.fake.dms_to(ALICE)) == 1  # it reached Discord; Haven never heard back
+    row = await outbox_row(haven, job.key)
+    assert (row["state"], row["attempts"], row["note"]) == (
+        "pending",
+        1,
+        "Discord did not accept the DM",
+    )
+    assert await delivery_attempts(haven, job.key) == {job.key: ("failed", 1)}
+
+    await run_at(haven, job.due_at + timedelta(minutes=10, seconds=1))  # the scheduler's Retry
+
+    assert len(haven.fake.dms_to(ALICE)) == 1
+    assert haven.fake.store.nonce_duplicates == 1
+    row = await outbox_row(haven, job.key)
+    assert (row["state"], row["attempts"]) == ("done", 2)
+    assert await delivery_attempts(haven, job.key) == {job.key: ("sent", 2)}
+    within_budget(haven.fake, 0)
+
+
+async def test_a_dm_stuck_on_the_way_in_during_a_fan_out_arrives_once(haven: Haven) -> None:
+    """One reminder of a fan-out hangs before Discord acts on it; the rest go out meanwhile.
+    The stuck request lands after Haven gave up on it, and the fan-out's retry is dropped as a
+    repeat: one reminder each, and the others are not sent twice."""
+    bound_requests(haven.bot.http, ANSWER_WITHIN)
+    session, members = await full_circle(haven)
+    haven.fake.hang_next("POST", POSTS, HANG, processed=False)
+
+    await run_at(haven, DAY_BEFORE)
+
+    key = circle_key(session, timedelta(hours=24))
+    row = await outbox_row(haven, key)
+    assert (row["state"], row["attempts"], row["note"]) == (
+        "pending",
+        1,
+        f"1 of {FAN} reminders did not go out",
+    )
+    await asyncio.sleep(HANG)  # the stuck request reaches Discord after all
+
+    await run_at(haven, DAY_BEFORE + RETRY_AFTER + timedelta(seconds=1))
+
+    assert [len(reminders(haven, u)) for u in members] == [1] * len(members)
+    assert haven.fake.store.nonce_duplicates == 1
+    row = await outbox_row(haven, key)
+    assert (row["state"], row["attempts"]) == ("done", 2)
+    sends = await delivery_attempts(haven, key + ":")
+    assert sorted(sends.values()) == [("sent", 1)] * (FAN - 1) + [("sent", 2)]
     within_budget(haven.fake, 0)
 
 
