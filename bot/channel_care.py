@@ -55,13 +55,7 @@ class ChannelCare:
         config = await self._guilds.get(guild_id)
         settings = [attr for attr, _ in SETTINGS if getattr(config, attr) == channel_id]
         places = [label for attr, label in SETTINGS if attr in settings]
-        for ref in self._features.channels:
-            rows = await self._db.fetchall(
-                f"SELECT {ref.label} AS label FROM {ref.table}"
-                f" WHERE guild_id = ? AND {ref.column} = ?",
-                (guild_id, channel_id),
-            )
-            places += [str(row["label"]) for row in rows]
+        places += [label for _, label in await self.configured(guild_id, channel_id)]
         if not places:
             return []  # not a channel anyone configured (a reply's own channel, say)
         if problem == "gone":
@@ -81,6 +75,28 @@ class ChannelCare:
             )
         await self._tell(guild_id, channel_id, problem, places)
         return places
+
+    async def configured(
+        self, guild_id: int, channel_id: int | None = None, *, live_only: bool = False
+    ) -> list[tuple[int, str]]:
+        """The channels features were set up with in a server (beyond the server's own
+        settings), as (channel id, what uses it in words); only `channel_id`'s if given."""
+        found: list[tuple[int, str]] = []
+        for ref in self._features.channels:
+            where = f"guild_id = ? AND {ref.column} IS NOT NULL"
+            params: tuple[int, ...] = (guild_id,)
+            if channel_id is not None:
+                where += f" AND {ref.column} = ?"
+                params += (channel_id,)
+            if live_only:
+                where += f" AND {ref.live}"
+            rows = await self._db.fetchall(
+                f"SELECT {ref.column} AS channel_id, {ref.label} AS label FROM {ref.table}"
+                f" WHERE {where}",
+                params,
+            )
+            found += [(int(row["channel_id"]), str(row["label"])) for row in rows]
+        return found
 
     async def _tell(self, guild_id: int, channel_id: int, problem: str, places: list[str]) -> None:
         mods = (await self._guilds.get(guild_id)).mod_channel_id

@@ -49,11 +49,13 @@ class PersonalData:
 @dataclass(frozen=True)
 class ChannelRef:
     """A column holding a channel id moderators chose; `label` is an SQL expression naming
-    the setting in words (e.g. "'the daily check-in prompt'")."""
+    the setting in words (e.g. "'the daily check-in prompt'"); `live` is an SQL condition for
+    the rows still in use (an archived circle's channel needs no one's attention)."""
 
     table: str
     column: str
     label: str
+    live: str = "1 = 1"
 
 
 @dataclass
@@ -94,10 +96,11 @@ class Features:
     def on_start(self, work: Callable[[], Awaitable[object]]) -> None:
         self.starts.append(work)
 
-    def channel(self, table: str, column: str, label: str) -> None:
+    def channel(self, table: str, column: str, label: str, *, live: str = "1 = 1") -> None:
         """`table.column` (with a guild_id) holds a channel moderators chose: cleared if that
-        channel is deleted, and named when it needs attention (`bot/channel_care.py`)."""
-        self.channels.append(ChannelRef(table, column, label))
+        channel is deleted, and named when it needs attention (`bot/channel_care.py`, and
+        `/haven status` for the `live` rows)."""
+        self.channels.append(ChannelRef(table, column, label, live))
 
     def before_forget(self, work: Callable[[int, int], Awaitable[object]]) -> None:
         """Run with (guild_id, user_id) before `/my forget` deletes the member's rows: what

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.channel_care import ChannelCare
 from bot.db import Database
 from bot.features import Features
 from bot.guilds import GuildConfig, Guilds
@@ -18,6 +19,7 @@ class StatusReport:
     config: GuildConfig
     next_runs: list[Job]
     counts: list[tuple[str, int]]
+    channels: list[tuple[int, str]]  # channels features were set up with: (id, what uses it)
 
 
 class Status:
@@ -27,6 +29,7 @@ class Status:
         guilds: Guilds,
         scheduler: Scheduler,
         features: Features,
+        channel_care: ChannelCare,
         *,
         clock: Clock = utcnow,
     ) -> None:
@@ -35,6 +38,7 @@ class Status:
         self._guilds = guilds
         self._scheduler = scheduler
         self._features = features
+        self._channel_care = channel_care
 
     async def report(self, guild_id: int) -> StatusReport:
         params = {"guild": guild_id, "now": to_db(self._clock())}
@@ -48,4 +52,5 @@ class Status:
                 guild_id=guild_id, limit=5, with_global=True, server_wide=True
             ),
             counts=counts,
+            channels=await self._channel_care.configured(guild_id, live_only=True),
         )

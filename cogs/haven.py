@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -75,21 +76,33 @@ def seen_by_non_moderators(channel: discord.abc.GuildChannel) -> list[str]:
     return readers
 
 
-def channel_warnings(guild: discord.Guild, config: GuildConfig) -> list[str]:
-    """One line per configured channel Haven cannot use, naming the missing permission."""
-    warnings = []
-    for attr, label, _, threads in CHANNELS:
+def channel_warnings(
+    guild: discord.Guild, config: GuildConfig, others: Sequence[tuple[int, str]] = ()
+) -> list[str]:
+    """One line per configured channel Haven cannot use, naming what uses it and the missing
+    permission. `others`: channels features were set up with (a circle's, the daily prompt's),
+    as (channel id, what uses it in words)."""
+    uses: dict[int, list[str]] = {}
+    threads: set[int] = set()
+    for attr, label, _, makes_threads in CHANNELS:
         channel_id = getattr(config, attr)
-        if channel_id is None:
-            continue
+        if channel_id is not None:
+            uses.setdefault(channel_id, []).append(label)
+            if makes_threads:
+                threads.add(channel_id)
+    for channel_id, label in others:
+        uses.setdefault(channel_id, []).append(label[:1].upper() + label[1:])
+    warnings = []
+    for channel_id, labels in uses.items():
+        named = discord.utils.escape_markdown(", ".join(dict.fromkeys(labels)))
         channel = guild.get_channel_or_thread(channel_id)
         if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
-            warnings.append(f"**{label}**: I can't see <#{channel_id}> any more.")
+            warnings.append(f"**{named}**: I can't see <#{channel_id}> any more.")
             continue
-        missing = missing_permissions(channel, embeds=True, threads=threads)
+        missing = missing_permissions(channel, embeds=True, threads=channel_id in threads)
         if missing:
             warnings.append(
-                f"**{label}**: I can't post in <#{channel_id}> yet — I'm missing "
+                f"**{named}**: I can't post in <#{channel_id}> yet — I'm missing "
                 f"**{', '.join(missing)}** there."
             )
     return warnings
@@ -205,7 +218,7 @@ class HavenCog(
         guild_id = guild_id_of(interaction)
         report = await self.bot.services.status.report(guild_id)
         assert interaction.guild is not None
-        warnings = channel_warnings(interaction.guild, report.config)
+        warnings = channel_warnings(interaction.guild, report.config, report.channels)
         labels = self.bot.services.features.job_labels
         upcoming = [
             f"{labels.get(job.kind) or job.kind} — {discord_timestamp(job.due_at, 'R')}"

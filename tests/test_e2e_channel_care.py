@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.clock import utc
 from tests.conftest import Haven, say
-from tests.fakediscord import CH_CHECKINS, CH_CIRCLES, CH_MODS, GUILD, MONA
+from tests.fakediscord import CH_CHECKINS, CH_CIRCLES, CH_LOCKED, CH_MODS, GUILD, MONA
 
 
 def mod_posts(haven: Haven) -> list[str]:
@@ -64,3 +64,22 @@ async def test_a_channel_that_refuses_haven_is_reported_once_a_day_and_kept(
     assert f"<#{CH_CHECKINS}>" in notice and "/haven status" in notice
     assert (await haven.services.guilds.get(GUILD)).checkin_channel_id == CH_CHECKINS
     haven.fake.rejections.clear()  # the 403s were the test's own
+
+
+async def test_status_names_each_feature_channel_haven_cannot_post_in(haven: Haven) -> None:
+    """/haven status checks the channels features were set up with, not only the server's own
+    settings: a circle's channel that refuses Haven is named with what it is for; an archived
+    circle's channel is nobody's concern any more."""
+    haven.clock.set(utc(2027, 3, 1, 12))
+    circles = haven.services.circles
+    await circles.create(
+        GUILD, name="Grief *circle*", weekday="monday", at="19:00", channel_id=CH_LOCKED
+    )
+    await circles.create(GUILD, name="Old", weekday="tuesday", at="19:00", channel_id=CH_LOCKED)
+    await circles.archive(GUILD, "Old")
+
+    status = (await say(haven, "haven", "status", user=MONA)).text
+
+    [line] = [line for line in status.splitlines() if f"<#{CH_LOCKED}>" in line]
+    assert "The circle “Grief \\*circle\\*”" in line and "Send Messages" in line
+    assert "Old" not in status

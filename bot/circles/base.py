@@ -89,7 +89,9 @@ class CirclesBase:
     def contribute(self, features: Features) -> None:
         """What circles add to the core: counts, data-rights entries, privacy lines. The parts
         extend this with the work their handlers do (`planning.py`, `seats.py`)."""
-        features.channel("circles", "channel_id", "'the circle “' || name || '”'")
+        features.channel(
+            "circles", "channel_id", "'the circle “' || name || '”'", live="archived_at IS NULL"
+        )
         features.count(
             "listening circles",
             "SELECT count(*) FROM circles WHERE guild_id = :guild AND archived_at IS NULL",
