@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
     if command == "backup":
+        if settings.database_path is None:
+            print(
+                "haven: backup copies a SQLite database; use pg_dump for PostgreSQL.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
         if not settings.database_path.exists():
             print(f"haven: there is no database at {settings.database_path}.", file=sys.stderr)
             return EXIT_CONFIG
@@ -93,10 +99,11 @@ def _exit_status(error: BaseException | None) -> int:
 
 
 async def _backup(settings: Settings, target: Path) -> int:
-    from bot.db import Database
+    from bot.db.sqlite import SqliteDatabase
 
     source = settings.database_path
-    db = await Database.open(source)
+    assert source is not None
+    db = await SqliteDatabase.open(source)
     try:
         await db.backup(target)
     finally:

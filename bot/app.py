@@ -23,8 +23,9 @@ from bot.checkins import Checkins
 from bot.circle_reminders import CircleReminders
 from bot.circles import Circles
 from bot.config import Settings
-from bot.db import Database, migrate
+from bot.db import Database, describe, migrate, open_database
 from bot.delivery import Delivery
+from bot.delivery.rest_deadline import ANSWER_WITHIN_SECONDS, bound_requests
 from bot.dm_stops import DmStops
 from bot.features import Contributor, Features
 from bot.guilds import Guilds
@@ -38,7 +39,6 @@ from bot.pacing import Pacer, pacing_trace
 from bot.privacy import Privacy
 from bot.prompts import Prompts
 from bot.reminders import Reminders
-from bot.rest_deadline import ANSWER_WITHIN_SECONDS, bound_requests
 from bot.routes import Routes, load_key
 from bot.scheduler import Scheduler
 from bot.status import Status
@@ -138,9 +138,9 @@ class HavenBot(commands.Bot):
         return self._services
 
     async def setup_hook(self) -> None:
-        db = await Database.open(self.settings.database_path)
+        db = await open_database(self.settings.database_url)
         version = await migrate(db)
-        log.info("database %s at schema version %d", self.settings.database_path, version)
+        log.info("database %s at schema version %d", describe(self.settings.database_url), version)
         self._services = self._build(
             db, Routes(await load_key(db)), pseudonyms=await load_key(db, "pseudonyms")
         )

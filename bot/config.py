@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     token: str
-    database_path: Path
+    database_url: str = DEFAULT_DATABASE_URL
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     api_base: str | None = None
@@ -42,12 +42,35 @@ class Settings:
             )
         return cls(
             token=token,
-            database_path=database_path(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             dev_guild_id=_optional_snowflake(env, "DEV_GUILD_ID"),
             log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
             api_base=(env.get("DISCORD_API_BASE") or "").strip().rstrip("/") or None,
             members_intent=_flag(env, "MEMBERS_INTENT"),
         )
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file, or None when the database is PostgreSQL."""
+        return None if is_postgresql(self.database_url) else database_path(self.database_url)
+
+
+def is_postgresql(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def database_url(url: str) -> str:
+    """DATABASE_URL, checked: `sqlite:///path` (the default) or `postgresql://…`."""
+    url = url.strip()
+    if is_postgresql(url):
+        if not urlparse(url).netloc:
+            raise ConfigError(
+                f"DATABASE_URL must name the server, like "
+                f"postgresql://haven@db.example:5432/haven (got {url!r})."
+            )
+        return url
+    database_path(url)
+    return url
 
 
 def database_path(url: str) -> Path:
@@ -55,8 +78,8 @@ def database_path(url: str) -> Path:
     parsed = urlparse(url)
     if parsed.scheme != "sqlite" or parsed.netloc or not parsed.path.strip("/"):
         raise ConfigError(
-            f"DATABASE_URL must look like sqlite:///data/haven.db (got {url!r}); "
-            "Haven stores its data in SQLite."
+            f"DATABASE_URL must look like sqlite:///data/haven.db or "
+            f"postgresql://user@host:5432/haven (got {url!r})."
         )
     # urlparse keeps the leading slash: '///data/x.db' → '/data/x.db' is relative,
     # '////srv/x.db' → '//srv/x.db' is absolute.

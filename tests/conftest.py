@@ -45,7 +45,7 @@ class Haven:
     async def start(self) -> None:
         settings = Settings(
             token=TOKEN,
-            database_path=self.db_path,
+            database_url=f"sqlite:///{self.db_path}",
             dev_guild_id=self.dev_guild_id,
             members_intent=self.members_intent,
         )

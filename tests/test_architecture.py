@@ -21,7 +21,8 @@ import pytest
 
 from bot.app import HavenBot, Services
 from bot.config import Settings
-from bot.db import Database, migrate
+from bot.db import migrate
+from bot.db.sqlite import SqliteDatabase
 from bot.routes import Routes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +102,9 @@ def test_only_config_reads_the_environment(path: Path) -> None:
 
 async def built_services(tmp_path: Path) -> Services:
     """Every service, built as the bot builds them (without connecting to Discord)."""
-    db = await Database.open(tmp_path / "features.db")
+    db = await SqliteDatabase.open(tmp_path / "features.db")
     await migrate(db)
-    bot = HavenBot(Settings(token="unused", database_path=tmp_path / "features.db"))
+    bot = HavenBot(Settings(token="unused", database_url=f"sqlite:///{tmp_path / 'features.db'}"))
     return bot._build(db, Routes(b"k" * 32), pseudonyms=b"p" * 32)
 
 

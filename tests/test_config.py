@@ -53,7 +53,8 @@ def test_missing_token_says_how_to_get_one() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("DATABASE_URL", "postgres://x/y"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("DATABASE_URL", "postgresql:///haven"),
         ("DATABASE_URL", "sqlite://"),
         ("DEV_GUILD_ID", "abc"),
         ("LOG_LEVEL", "LOUD"),
@@ -62,3 +63,9 @@ def test_missing_token_says_how_to_get_one() -> None:
 def test_malformed_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"DISCORD_TOKEN": "x", name: value})
+
+
+def test_a_postgresql_url_is_kept_as_given() -> None:
+    url = "postgresql://haven@db.example:5432/haven"
+    s = Settings.from_env({"DISCORD_TOKEN": "t", "DATABASE_URL": url})
+    assert s.database_url == url and s.database_path is None

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database, MigrationError, migrate
+from bot.db import MigrationError, migrate
 from bot.db.migrate import MIGRATIONS_DIR, Migration, load_migrations
+from bot.db.sqlite import SqliteDatabase
 
 
 async def test_migrations_apply_from_zero_in_order(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         version = await migrate(db)
         migrations = load_migrations()
@@ -27,7 +28,7 @@ async def test_migrations_apply_from_zero_in_order(tmp_path: Path) -> None:
 
 
 async def test_connection_settings(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         assert await db.fetchval("PRAGMA journal_mode") == "wal"
         assert await db.fetchval("PRAGMA foreign_keys") == 1
@@ -51,7 +52,7 @@ def test_a_gap_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         good = Migration(1, "0001_good.sql", "CREATE TABLE good (x);")
         bad = Migration(2, "0002_bad.sql", "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")
@@ -65,7 +66,7 @@ async def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
 
 
 async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         await db.execute("PRAGMA user_version = 999")
         with pytest.raises(MigrationError, match="newer"):
@@ -75,7 +76,7 @@ async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
 
 
 async def test_transaction_rolls_back_and_isolates(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         await db.execute("CREATE TABLE t (x INTEGER)")
         with pytest.raises(RuntimeError):
@@ -105,7 +106,7 @@ async def test_transaction_rolls_back_and_isolates(tmp_path: Path) -> None:
 
 
 async def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.db")
+    db = await SqliteDatabase.open(tmp_path / "h.db")
     try:
         await migrate(db)
         await db.execute(

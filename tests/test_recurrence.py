@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.db import Database, migrate
+from bot.db.sqlite import SqliteDatabase
 from bot.errors import BadInput
 from bot.features import Features
 from bot.recurrence import (
@@ -315,7 +316,7 @@ class Ticks(RecurringRules[Tick]):
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "r.db")
+    database = await SqliteDatabase.open(tmp_path / "r.db")
     await migrate(database)
     yield database
     await database.close()

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from bot.db import Database, migrate
+from bot.db.sqlite import SqliteDatabase
 from bot.scheduler import Job, Retry, Scheduler
 from tests.clock import FakeClock
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "h.db")
+    database = await SqliteDatabase.open(tmp_path / "h.db")
     await migrate(database)
     yield database
     await database.close()

@@ -1,6 +1,7 @@
-"""Storage: one SQLite connection (`Database`) and the numbered migrations that shape it."""
+"""Storage: the interface services call (`Database`), its SQLite and PostgreSQL backends, and
+the numbered migrations that shape both."""
 
-from bot.db.database import Database, Row
+from bot.db.database import Database, Row, describe, open_database
 from bot.db.migrate import MigrationError, migrate
 
-__all__ = ["Database", "MigrationError", "Row", "migrate"]
+__all__ = ["Database", "MigrationError", "Row", "describe", "migrate", "open_database"]

@@ -1,71 +1,44 @@
-"""The one SQLite connection Haven uses, and the only way to run SQL against it.
+"""The storage interface every service calls, whichever database is behind it.
 
-aiosqlite runs every statement on one worker thread, so statements never overlap; what they can
-do is *interleave* between awaits. `transaction()` therefore holds an asyncio lock for its whole
-body, and single statements outside a transaction take the same lock, so nobody reads another
-task's half-finished transaction or slips a write into it.
+Services write one SQL dialect: what SQLite and PostgreSQL both run, with `?` or `:name`
+parameters. The backends (`bot/db/sqlite.py`, `bot/db/postgres.py`) own every difference: how
+parameters are spelled, what a transaction locks, and what "checkpoint" and "backup" mean.
+`open_database(url)` picks one from DATABASE_URL.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
-
-Row = sqlite3.Row
 Params = Sequence[Any] | dict[str, Any]
 
-# Which Database (if any) the current task is inside a transaction of; lets code called from
-# inside a transaction use the plain helpers without deadlocking on the lock it already holds.
-_in_transaction: contextvars.ContextVar[Database | None] = contextvars.ContextVar(
-    "haven_db_transaction", default=None
-)
 
-BUSY_TIMEOUT_MS = 5_000
+class Row(Protocol):
+    """A result row: by column name or position (sqlite3.Row and asyncpg.Record both are)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
-class Database:
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self._conn = conn
-        self.path = path
-        self._lock = asyncio.Lock()
+class Database(abc.ABC):
+    """What services may ask of storage. Writes that read first go in `transaction()`."""
 
-    @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) the database file with Haven's connection settings."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        # WAL: readers (a backup, a second process) never block the bot's writes.
-        # secure_delete: deleted rows are overwritten with zeros, so /my forget really forgets.
-        for pragma in (
-            "journal_mode = WAL",
-            "foreign_keys = ON",
-            f"busy_timeout = {BUSY_TIMEOUT_MS}",
-            "secure_delete = ON",
-            "synchronous = NORMAL",
-        ):
-            await conn.execute(f"PRAGMA {pragma}")
-        return cls(conn, path)
+    dialect: str  # "sqlite" or "postgresql"
 
-    async def close(self) -> None:
-        await self._conn.close()
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-    # --- single statements -----------------------------------------------------------------
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._statement():
-            return list(await self._conn.execute_fetchall(sql, params))
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
@@ -75,64 +48,56 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    @abc.abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        async with self._statement(), self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self._statement():
-            await self._conn.executemany(sql, rows)
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
 
-    # --- transactions ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Database]:
+        """All-or-nothing, and no other writer in between (a read-then-write is safe).
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Database]:
-        """`BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on error), holding the lock throughout.
-
-        Nested use joins the outer transaction. Use it for every read-then-write.
+        Nested use joins the outer transaction.
         """
-        if _in_transaction.get() is self:
-            yield self
-            return
-        async with self._lock:
-            token = _in_transaction.set(self)
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self
-                except BaseException:
-                    await self._conn.execute("ROLLBACK")
-                    raise
-                await self._conn.execute("COMMIT")
-            finally:
-                _in_transaction.reset(token)
 
-    @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[None]:
-        if _in_transaction.get() is self:
-            yield
-            return
-        async with self._lock:
-            yield
-
-    # --- maintenance -----------------------------------------------------------------------
-
-    async def executescript(self, script: str) -> None:
-        async with self._statement():
-            await self._conn.executescript(script)
-
+    @abc.abstractmethod
     async def checkpoint(self) -> None:
-        """Fold the WAL into the main file and truncate it, so deleted bytes leave the WAL too."""
-        async with self._statement():
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make deleted rows leave whatever logs the database keeps beside its tables."""
 
+    @abc.abstractmethod
     async def backup(self, target: Path) -> None:
-        """Write a consistent copy of the database to `target` (SQLite's online backup API)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        async with self._statement():
-            dest = await aiosqlite.connect(target)
-            try:
-                await self._conn.backup(dest)
-            finally:
-                await dest.close()
+        """Write a consistent copy of the whole database to `target`."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def migrating(self) -> AbstractAsyncContextManager[None]:
+        """Held while migrations run: one process at a time migrates."""
+
+    @abc.abstractmethod
+    async def apply_migration(self, version: int, script: str) -> None:
+        """Run one migration script and record `version`, all or nothing."""
+
+
+def describe(url: str) -> str:
+    """The URL without a password, for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
+async def open_database(url: str) -> Database:
+    """The database DATABASE_URL names: `sqlite:///path` or `postgresql://…`."""
+    from bot.config import database_path, is_postgresql
+
+    if is_postgresql(url):
+        from bot.db.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(url)
+    from bot.db.sqlite import SqliteDatabase
+
+    return await SqliteDatabase.open(database_path(url))

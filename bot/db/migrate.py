@@ -1,8 +1,9 @@
-"""Numbered SQL migrations, applied in order on start and tracked with `PRAGMA user_version`.
+"""Numbered SQL migrations, applied in order on start, one set per backend.
 
-Files are `NNNN_description.sql` in `migrations/`, numbered from 0001 with no gaps; each runs in
-its own transaction together with the `user_version` bump, so a failed migration leaves the
-database exactly as it was.
+Files are `NNNN_description.sql` in `migrations/<dialect>/`, numbered from 0001 with no gaps,
+the same numbers for every backend (after version N both have the same tables). Each runs in its
+own transaction together with the version bump, so a failed migration leaves the database
+exactly as it was; the backend keeps other processes out while one migrates.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from bot.db.database import Database
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_ROOT = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = MIGRATIONS_ROOT / "sqlite"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -46,31 +48,19 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 async def migrate(db: Database, migrations: list[Migration] | None = None) -> int:
     """Bring the schema up to date; returns the resulting version."""
-    migrations = load_migrations() if migrations is None else migrations
-    current = int(await db.fetchval("PRAGMA user_version"))
+    if migrations is None:
+        migrations = load_migrations(MIGRATIONS_ROOT / db.dialect)
     latest = migrations[-1].version if migrations else 0
-    if current > latest:
-        raise MigrationError(
-            f"the database is at schema version {current}, newer than this code knows ({latest}); "
-            "run a newer Haven or restore a backup"
-        )
-    # Rebuilding a table (SQLite's way to change a column) drops it, and with foreign keys on
-    # that would cascade into the rows that refer to it. So keys are off while migrating and
-    # checked before each commit, as SQLite's documentation prescribes.
-    await db.execute("PRAGMA foreign_keys = OFF")
-    try:
+    async with db.migrating():
+        current = await db.schema_version()
+        if current > latest:
+            raise MigrationError(
+                f"the database is at schema version {current}, newer than this code knows "
+                f"({latest}); run a newer Haven or restore a backup"
+            )
         for migration in migrations[current:]:
-            script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};"
             try:
-                await db.executescript(script)
-                broken = await db.fetchall("PRAGMA foreign_key_check")
-                if broken:
-                    raise MigrationError(f"{len(broken)} rows would break foreign keys")
-                await db.execute("COMMIT")
+                await db.apply_migration(migration.version, migration.sql)
             except Exception as exc:
-                if db.in_transaction:  # the script stopped between its BEGIN and COMMIT
-                    await db.execute("ROLLBACK")
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
-    finally:
-        await db.execute("PRAGMA foreign_keys = ON")
     return latest

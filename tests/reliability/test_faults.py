@@ -31,9 +31,9 @@ from bot.circle_reminders import RETRY_AFTER
 from bot.circles import REMINDER as CIRCLE_REMINDER
 from bot.circles import Session
 from bot.db import Row
+from bot.delivery.rest_deadline import bound_requests
 from bot.prompts import KIND as PROMPT
 from bot.reminders import KIND as CHECKIN_REMINDER
-from bot.rest_deadline import bound_requests
 from bot.scheduler import Job
 from bot.timeutil import from_db
 from tests.clock import FakeClock, utc

@@ -1,0 +1,175 @@
+"""PostgreSQL, for several Haven processes sharing one database (asyncpg, a connection pool).
+
+What differs from SQLite lives here and nowhere else:
+- parameters: services write `?` or `:name`; they become `$1…` once per distinct statement;
+- transactions: SQLite has one writer at a time, and services rely on that for their
+  read-then-write steps (a seat taken, a pair made). Every `transaction()` here takes the same
+  transaction-scoped advisory lock first, so write transactions are serialised across every
+  process exactly as SQLite serialises them, and no service needs to know about isolation
+  levels. Reads and single statements outside a transaction run freely on the pool;
+- migrations: a session advisory lock, so two processes starting together migrate once, and a
+  `schema_version` table instead of SQLite's `user_version`;
+- `checkpoint()`: nothing to fold; PostgreSQL reclaims deleted rows with autovacuum;
+- `backup()`: not this process's job; `pg_dump` is the tool.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bot.db.database import Database, Params, Row
+
+POOL_SIZE = 10
+# Advisory lock keys (any two bigints unique to Haven): the write lock every transaction takes,
+# and the lock held while migrating.
+WRITE_LOCK = 0x4A7E_0001
+MIGRATE_LOCK = 0x4A7E_0002
+
+_held: contextvars.ContextVar[tuple[PostgresDatabase, asyncpg.Connection] | None] = (
+    contextvars.ContextVar("haven_pg_connection", default=None)
+)
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|:[A-Za-z_]\w*")
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
+    """`?`/`:name` placeholders → `$n`; returns the statement and, for named parameters, the
+    names in `$n` order (None for positional). String literals and quoted names are left be."""
+    names: list[str] = []
+    positional = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal positional
+        token = match.group(0)
+        if token[0] in "'\"" or token == "::":
+            return token
+        if token == "?":
+            positional += 1
+            return f"${positional}"
+        name = token[1:]
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    translated = _TOKENS.sub(replace, sql)
+    if names and positional:
+        raise ValueError(f"a statement mixes ? and :name parameters: {sql!r}")
+    return translated, (tuple(names) if names else None)
+
+
+def _args(names: tuple[str, ...] | None, params: Params) -> list[Any]:
+    if names is None:
+        values: Iterable[Any] = params.values() if isinstance(params, dict) else params
+    else:
+        assert isinstance(params, dict), "named parameters need a dict"
+        values = (params[name] for name in names)
+    # SQLite takes True for 1; the columns are integers on both backends.
+    return [int(v) if isinstance(v, bool) else v for v in values]
+
+
+def _changed(status: str) -> int:
+    """Rows changed, from a command tag like 'UPDATE 3' or 'INSERT 0 1'."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self.url = url
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            # Statements are prepared once per connection and reused; services send the same
+            # few hundred statements over and over.
+            statement_cache_size=1024,
+        )
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        held = _held.get()
+        if held is not None and held[0] is self:
+            yield held[1]
+            return
+        async with self._pool.acquire() as conn:
+            yield conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        statement, names = translate(sql)
+        async with self._connection() as conn:
+            return list(await conn.fetch(statement, *_args(names, params)))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        statement, names = translate(sql)
+        async with self._connection() as conn:
+            return _changed(await conn.execute(statement, *_args(names, params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        statement, names = translate(sql)
+        async with self._connection() as conn:
+            await conn.executemany(statement, [_args(names, row) for row in rows])
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresDatabase]:
+        held = _held.get()
+        if held is not None and held[0] is self:
+            yield self
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+            token = _held.set((self, conn))
+            try:
+                yield self
+            finally:
+                _held.reset(token)
+
+    async def checkpoint(self) -> None:
+        """Nothing to fold in: autovacuum reclaims deleted rows (see the module docstring)."""
+
+    async def backup(self, target: Path) -> None:
+        raise NotImplementedError("back up PostgreSQL with pg_dump")
+
+    # --- migrations ------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        async with self._connection() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            version = await conn.fetchval("SELECT max(version) FROM schema_version")
+        return int(version or 0)
+
+    @asynccontextmanager
+    async def migrating(self) -> AsyncIterator[None]:
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
+            token = _held.set((self, conn))
+            try:
+                yield
+            finally:
+                _held.reset(token)
+                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
+
+    async def apply_migration(self, version: int, script: str) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(script)
+            await conn.execute("DELETE FROM schema_version")
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
