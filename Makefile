@@ -13,6 +13,7 @@ test: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q --backend postgresql
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.interactions

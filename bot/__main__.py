@@ -1,4 +1,5 @@
-"""`python -m bot [run]` starts Haven; `python -m bot backup PATH` copies its database.
+"""`python -m bot [run]` starts Haven; `python -m bot backup PATH` copies its database;
+`python -m bot migrate-db --to postgresql://…` moves it into an empty PostgreSQL database.
 
 Exit status: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem the person
 running it must fix (no token, a token Discord rejects, a bad setting), 1 for anything else.
@@ -17,6 +18,7 @@ import discord
 from dotenv import load_dotenv
 
 from bot.config import ConfigError, Settings
+from bot.db.database import describe
 
 log = logging.getLogger("bot")
 
@@ -29,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="connect to Discord and run Haven (the default)")
     backup = sub.add_parser("backup", help="write a consistent copy of the database to PATH")
     backup.add_argument("path", type=Path)
+    move = sub.add_parser(
+        "migrate-db",
+        help="copy the SQLite database (DATABASE_URL) into an empty PostgreSQL database, "
+        "and check every table arrived whole",
+    )
+    move.add_argument("--to", required=True, metavar="postgresql://…", dest="target")
     args = parser.parse_args(argv)
 
     load_dotenv()  # once, here: importing Haven's modules never reads the environment
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"haven: {args.path} already exists; choose a new path.", file=sys.stderr)
             return EXIT_CONFIG
         return asyncio.run(_backup(settings, args.path))
+    if command == "migrate-db":
+        return _migrate_db(settings, args.target)
     return asyncio.run(_run(settings))
 
 
@@ -109,6 +119,49 @@ async def _backup(settings: Settings, target: Path) -> int:
     finally:
         await db.close()
     print(f"haven: backed up {source} to {target}")
+    return EXIT_OK
+
+
+def _migrate_db(settings: Settings, target: str) -> int:
+    from bot.config import database_url, is_postgresql
+    from bot.db.transfer import TransferError, TransferRefused, transfer
+
+    if settings.database_path is None:
+        print(
+            "haven: migrate-db copies a SQLite database into PostgreSQL, and DATABASE_URL "
+            "already names PostgreSQL; there is nothing to move.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    target = target.strip()
+    try:
+        valid = is_postgresql(target) and bool(database_url(target))
+    except ConfigError:
+        valid = False
+    if not valid:
+        print(
+            "haven: --to must name an empty PostgreSQL database, like "
+            f"postgresql://haven@db.example:5432/haven (got {describe(target)!r}).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        report = asyncio.run(transfer(settings.database_path, target))
+    except TransferRefused as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except TransferError as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print("\n".join(report.lines()))
+    if not report.committed:
+        print(
+            "haven: the copy in PostgreSQL did not match the SQLite database (MISMATCH above), "
+            "so nothing was kept; the target is empty again. Please report this.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(f"haven: moved {settings.database_path} to {report.target}; set DATABASE_URL to it.")
     return EXIT_OK
 
 

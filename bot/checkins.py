@@ -189,8 +189,7 @@ class Checkins:
         features.data("checkins", "Your check-ins: feeling, capacity, note, who you shared with.")
         features.count(
             "check-ins in the last 7 days",
-            "SELECT count(*) FROM checkins WHERE guild_id = :guild"
-            " AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', :now, '-7 days')",
+            "SELECT count(*) FROM checkins WHERE guild_id = :guild AND created_at >= :week_ago",
         )
         features.purge("check-ins past retention", self.purge_expired)
         features.privacy(

@@ -74,7 +74,8 @@ class Features:
         self.job_labels[kind] = label
 
     def count(self, label: str, sql: str) -> None:
-        """A `/haven status` count: a COUNT query using :guild (and :now if it needs it)."""
+        """A `/haven status` count: a COUNT query using :guild (and :now or :week_ago if it
+        needs them: instants as stored, so the SQL stays the same on every backend)."""
         self.counts[label] = sql
 
     def purge(self, name: str, step: Step) -> None:

@@ -88,7 +88,7 @@ class Members:
         row = await self._db.fetchone(
             "SELECT p.timezone, p.quiet_start, p.quiet_end, p.paused_until,"
             " coalesce(g.timezone, 'UTC') AS server_zone"
-            " FROM (SELECT ? AS guild_id, ? AS user_id) AS me"
+            " FROM (SELECT CAST(? AS BIGINT) AS guild_id, CAST(? AS BIGINT) AS user_id) AS me"
             " LEFT JOIN member_profile p ON p.guild_id = me.guild_id AND p.user_id = me.user_id"
             " LEFT JOIN guild_config g ON g.guild_id = me.guild_id",
             (guild_id, user_id),

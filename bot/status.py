@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.channel_care import ChannelCare
 from bot.db import Database
@@ -41,7 +42,8 @@ class Status:
         self._channel_care = channel_care
 
     async def report(self, guild_id: int) -> StatusReport:
-        params = {"guild": guild_id, "now": to_db(self._clock())}
+        now = self._clock()
+        params = {"guild": guild_id, "now": to_db(now), "week_ago": to_db(now - timedelta(days=7))}
         counts = [
             (label, int(await self._db.fetchval(sql, params)))
             for label, sql in self._features.counts.items()

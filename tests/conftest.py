@@ -3,14 +3,21 @@
 Every test that uses `haven` ends with three checks that make a green run mean something:
 the fake rejected nothing the bot sent (Discord would have accepted all of it), every
 interaction got an answer (no "The application did not respond"), and the bot is still running.
+
+`--backend postgresql` (or HAVEN_TEST_BACKEND=postgresql) runs the same tests on PostgreSQL: a
+throwaway cluster started for the session (`tests/pgcluster.py`), a database migrated once as
+a template, and a fresh copy of it for each test. Tests marked `sqlite_only` look at SQLite's
+own files (what a deleted row leaves on disk) and are skipped there, saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +26,12 @@ import pytest
 
 from bot.app import HavenBot, Services
 from bot.config import Settings
+from bot.db import migrate, open_database
 from bot.pacing import Pacer
 from bot.scheduler import RunSummary
 from tests.clock import FakeClock
 from tests.fakediscord import ALICE, FakeDiscord, Message
+from tests.pgcluster import PgCluster
 
 TOKEN = "fake-token"
 
@@ -39,13 +48,14 @@ class Haven:
     # Pacing has its own tests; a generous limit keeps the suite quick.
     pacer: Pacer = field(default_factory=lambda: Pacer(per_second=1000))
     answer_within: float = 30.0  # seconds Haven waits for an answer to a REST request
+    database_url: str | None = None  # None: SQLite at db_path
     bot: HavenBot = field(init=False)
     task: asyncio.Task[None] = field(init=False)
 
     async def start(self) -> None:
         settings = Settings(
             token=TOKEN,
-            database_url=f"sqlite:///{self.db_path}",
+            database_url=self.database_url or f"sqlite:///{self.db_path}",
             dev_guild_id=self.dev_guild_id,
             members_intent=self.members_intent,
         )
@@ -98,6 +108,82 @@ async def say(haven: Haven, *command: str, user: int = ALICE, **options: Any) ->
     return await (await haven.fake.slash(*command, user=user, **options)).reply()
 
 
+BACKENDS = ("sqlite", "postgresql")
+TEMPLATE = "haven_template"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("HAVEN_TEST_BACKEND", "sqlite"),
+        help="the database the tests run Haven on (PostgreSQL: a throwaway local cluster)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: looks at SQLite's own files; skipped on other backends"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--backend") == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="looks at SQLite's own files")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--backend"))
+
+
+@pytest.fixture(scope="session")
+def pg(backend: str) -> Iterator[PgCluster | None]:
+    """The session's PostgreSQL cluster, with Haven's schema in a template database."""
+    if backend != "postgresql":
+        yield None
+        return
+    with PgCluster() as cluster:
+        url = cluster.create_database(TEMPLATE)
+
+        async def migrated() -> None:
+            db = await open_database(url)
+            try:
+                await migrate(db)
+            finally:
+                await db.close()
+
+        asyncio.run(migrated())
+        yield cluster
+
+
+_numbers = itertools.count()
+
+NewDatabase = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def new_database(pg: PgCluster | None, tmp_path: Path) -> AsyncIterator[NewDatabase]:
+    """Make an empty, migrated database for this test; returns its DATABASE_URL."""
+    made: list[str] = []
+
+    async def make(name: str = "haven") -> str:
+        if pg is None:
+            return f"sqlite:///{tmp_path / name}.db"
+        database = f"t{os.getpid()}_{next(_numbers)}"
+        made.append(database)
+        return await pg.acreate_database(database, TEMPLATE)
+
+    yield make
+    if pg is not None:
+        for database in made:
+            await pg.adrop_database(database)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord(token=TOKEN)
@@ -115,9 +201,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def haven(fake: FakeDiscord, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Haven]:
+async def haven(
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock, new_database: NewDatabase
+) -> AsyncIterator[Haven]:
     fake.clock = clock  # the fake judges "in the past" by the bot's clock, not today's date
-    app = Haven(fake, tmp_path / "haven.db", clock)
+    app = Haven(fake, tmp_path / "haven.db", clock, database_url=await new_database())
     await app.start()
     try:
         yield app

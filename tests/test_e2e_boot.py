@@ -131,8 +131,10 @@ async def test_settings_persist_across_a_restart(haven: Haven) -> None:
     assert "Europe/London" in shown.text
 
 
-async def test_dev_guild_sync_goes_to_that_guild(fake, tmp_path, clock) -> None:
-    app = Haven(fake, tmp_path / "h.db", clock, dev_guild_id=GUILD)
+async def test_dev_guild_sync_goes_to_that_guild(fake, tmp_path, clock, new_database) -> None:
+    app = Haven(
+        fake, tmp_path / "h.db", clock, dev_guild_id=GUILD, database_url=await new_database()
+    )
     await app.start()
     try:
         assert {c["name"] for c in fake.commands(GUILD)} >= {"checkin", "my", "haven", "support"}

@@ -293,6 +293,7 @@ async def test_my_data_exports_everything_about_me_and_nothing_else(haven: Haven
     assert "bob's own note" not in attachment.data.decode()
 
 
+@pytest.mark.sqlite_only
 async def test_forget_asks_first_then_leaves_no_trace_on_disk(haven: Haven, tmp_path: Path) -> None:
     secret = "my-unmistakable-secret-note-7f3a"
     await (await haven.fake.slash("my", "reminder", time="09:00")).reply()

@@ -11,7 +11,7 @@ from bot.messages import Card, Outgoing
 from bot.outgoing import Delivered
 from bot.pacing import Pacer
 from tests.clock import FakeClock
-from tests.conftest import Haven
+from tests.conftest import Haven, NewDatabase
 from tests.fakediscord import ALICE, BOB, CH_GENERAL, CH_LOCKED, GUILD, FakeDiscord
 
 HELLO = Outgoing(content="Hello @everyone <@1000000000000000004>", cards=(Card("a card"),))
@@ -97,10 +97,10 @@ class CountingPacer(Pacer):
 
 
 async def test_every_rest_request_is_paced_but_interaction_replies_are_not(
-    fake: FakeDiscord, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock, new_database: NewDatabase
 ) -> None:
     pacer = CountingPacer()
-    app = Haven(fake, tmp_path / "h.db", clock, pacer=pacer)
+    app = Haven(fake, tmp_path / "h.db", clock, pacer=pacer, database_url=await new_database())
     await app.start()
     try:
         before = pacer.waits

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.clock import FakeClock, utc
-from tests.conftest import Haven, say
+from tests.conftest import Haven, NewDatabase, say
 from tests.fakediscord import ALICE, Call, FakeDiscord
 
 OPEN_DM = "/users/@me/channels"
@@ -62,10 +62,12 @@ async def first_reminder(haven: Haven) -> int:
 
 @pytest.fixture
 async def haven_with_members(
-    fake: FakeDiscord, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock, new_database: NewDatabase
 ) -> AsyncIterator[Haven]:
     """A bot with the members intent, so no membership look-up stands before a DM."""
-    app = Haven(fake, tmp_path / "haven.db", clock, members_intent=True)
+    app = Haven(
+        fake, tmp_path / "haven.db", clock, members_intent=True, database_url=await new_database()
+    )
     await app.start()
     try:
         yield app

@@ -162,10 +162,10 @@ async def test_a_full_fifty_seat_roster_fits(haven: Haven) -> None:
     noted = await (await haven.fake.click(reply, second["custom_id"], values=chosen)).reply()
     assert "Noted: 10 of 25 here" in noted.text
     rows = await haven.services.db.fetchall(
-        "SELECT attended, count(*) AS n FROM circle_rsvps WHERE status = 'going'"
-        " GROUP BY attended ORDER BY attended"
+        "SELECT attended, count(*) AS n FROM circle_rsvps WHERE status = 'going' GROUP BY attended"
     )
-    assert [(r["attended"], r["n"]) for r in rows] == [(None, 25), (0, 15), (1, 10)]
+    counts = {r["attended"]: r["n"] for r in rows}
+    assert counts == {None: 25, 0: 15, 1: 10}
 
 
 # --- opening and the talking piece -----------------------------------------------------------

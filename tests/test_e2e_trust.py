@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
+import pytest
 
 from bot.reminders import KIND as REMINDER
 from tests.clock import FakeClock, utc
-from tests.conftest import Haven, say
+from tests.conftest import Haven, NewDatabase, say
 from tests.fakediscord import (
     ALICE,
     BOB,
@@ -319,22 +319,14 @@ async def reminder_dm_closed(haven: Haven) -> None:
 async def _mentions(haven: Haven, user_id: int) -> list[str]:
     """Every table.column whose value is, or contains, the member's id."""
     found = []
-    async with aiosqlite.connect(haven.db_path) as db:
-        tables = [
-            r[0]
-            for r in await db.execute_fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
+    db = haven.services.db
+    for table, columns in (await db.columns()).items():
+        for column in columns:
+            hit = await db.fetchall(
+                f"SELECT 1 FROM {table} WHERE CAST({column} AS TEXT) LIKE ?", (f"%{user_id}%",)
             )
-        ]
-        for table in tables:
-            columns = [r[1] for r in await db.execute_fetchall(f"PRAGMA table_info({table})")]
-            for column in columns:
-                hit = await db.execute_fetchall(
-                    f"SELECT 1 FROM {table} WHERE {column} = ? OR CAST({column} AS TEXT) LIKE ?",
-                    (user_id, f"%{user_id}%"),
-                )
-                if hit:
-                    found.append(f"{table}.{column}")
+            if hit:
+                found.append(f"{table}.{column}")
     return found
 
 
@@ -364,6 +356,7 @@ async def test_an_anonymous_share_from_a_reminder_can_be_taken_back_in_the_dm(
     assert "post is down" in done.text and posts_in(haven, CH_CHECKINS) == []
 
 
+@pytest.mark.sqlite_only
 async def test_the_retention_purge_leaves_no_note_bytes_in_the_wal(haven: Haven) -> None:
     await setup_channels(haven, retention_days=7)
     await say(haven, "checkin", feeling="heavy", note=NOTE)
@@ -497,9 +490,11 @@ async def test_my_timezone_reads_the_database_once(haven: Haven, monkeypatch: An
 
 
 async def test_with_the_members_intent_a_leave_is_heard_not_asked(
-    fake: FakeDiscord, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, tmp_path: Path, clock: FakeClock, new_database: NewDatabase
 ) -> None:
-    app = Haven(fake, tmp_path / "h.db", clock, members_intent=True)
+    app = Haven(
+        fake, tmp_path / "h.db", clock, members_intent=True, database_url=await new_database()
+    )
     await app.start()
     try:
         await reminder_dm(app)

@@ -85,14 +85,14 @@ class CheckBacks(Pool):
         if profile is None or profile.paused_at(self._clock()):
             return
         # Their last sign of life: a change to their profile, or any answer (even late).
-        since = from_db(
-            await self._db.fetchval(
-                "SELECT max(updated_at, coalesce((SELECT max(answered_at) FROM buddy_checkbacks"
-                " WHERE guild_id = ?1 AND user_id = ?2), '')) FROM buddy_profiles"
-                " WHERE guild_id = ?1 AND user_id = ?2",
-                (guild_id, user_id),
-            )
+        signs = await self._db.fetchone(
+            "SELECT updated_at, (SELECT max(answered_at) FROM buddy_checkbacks"
+            " WHERE guild_id = :guild AND user_id = :user) AS answered_at FROM buddy_profiles"
+            " WHERE guild_id = :guild AND user_id = :user",
+            {"guild": guild_id, "user": user_id},
         )
+        assert signs is not None  # `profile` above found their row
+        since = from_db(max(signs["updated_at"], signs["answered_at"] or ""))
         rows = await self._db.fetchall(
             "SELECT answer, asked_at FROM buddy_checkbacks WHERE guild_id = ? AND user_id = ?"
             " AND round != ? ORDER BY id DESC LIMIT ?",

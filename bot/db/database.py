@@ -63,6 +63,10 @@ class Database(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def columns(self) -> dict[str, list[str]]:
+        """Haven's tables, each with its columns in order (not the backend's own tables)."""
+
+    @abc.abstractmethod
     async def checkpoint(self) -> None:
         """Make deleted rows leave whatever logs the database keeps beside its tables."""
 

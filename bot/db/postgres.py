@@ -36,7 +36,7 @@ MIGRATE_LOCK = 0x4A7E_0002
 _held: contextvars.ContextVar[tuple[PostgresDatabase, asyncpg.Connection] | None] = (
     contextvars.ContextVar("haven_pg_connection", default=None)
 )
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|:[A-Za-z_]\w*")
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?\d*|:[A-Za-z_]\w*")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -54,6 +54,8 @@ def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
         if token == "?":
             positional += 1
             return f"${positional}"
+        if token[0] == "?":
+            raise ValueError(f"numbered ?N parameters are SQLite's own; use :name: {sql!r}")
         name = token[1:]
         if name not in names:
             names.append(name)
@@ -140,6 +142,17 @@ class PostgresDatabase(Database):
                 yield self
             finally:
                 _held.reset(token)
+
+    async def columns(self) -> dict[str, list[str]]:
+        rows = await self.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name != 'schema_version'"
+            " ORDER BY table_name, ordinal_position"
+        )
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row["table_name"], []).append(row["column_name"])
+        return found
 
     async def checkpoint(self) -> None:
         """Nothing to fold in: autovacuum reclaims deleted rows (see the module docstring)."""

@@ -104,6 +104,16 @@ class SqliteDatabase(Database):
         async with self._lock:
             yield
 
+    async def columns(self) -> dict[str, list[str]]:
+        tables = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return {
+            t["name"]: [c["name"] for c in await self.fetchall(f"PRAGMA table_info({t['name']})")]
+            for t in tables
+        }
+
     # --- migrations ------------------------------------------------------------------------
 
     async def schema_version(self) -> int:

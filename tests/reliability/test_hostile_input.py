@@ -29,10 +29,8 @@ Defects this file found are fixed, and kept as focused regression tests at the e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -243,18 +241,17 @@ def synced_leaves(fake: FakeDiscord) -> list[Leaf]:
 Snapshot = dict[str, tuple[int, str]]
 
 
-def snapshot(haven: Haven) -> Snapshot:
-    """Every table's row count and content hash (order-independent), read through a connection
-    of our own: WAL shows it exactly what the bot has committed."""
-    with contextlib.closing(sqlite3.connect(f"file:{haven.db_path}?mode=ro", uri=True)) as db:
-        tables = db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_stat1'"
-        ).fetchall()
-        out: Snapshot = {}
-        for (name,) in tables:
-            rows = db.execute(f'SELECT * FROM "{name}"').fetchall()
-            digest = hashlib.sha256("\n".join(sorted(map(repr, rows))).encode())
-            out[name] = (len(rows), digest.hexdigest()[:16])
+async def snapshot(haven: Haven) -> Snapshot:
+    """Every table's row count and content hash (order-independent): what the bot has
+    committed (no transaction is open between interactions)."""
+    db = haven.services.db
+    out: Snapshot = {}
+    for name in await db.columns():
+        if name == "sqlite_stat1":
+            continue
+        rows = [tuple(row) for row in await db.fetchall(f'SELECT * FROM "{name}"')]
+        digest = hashlib.sha256("\n".join(sorted(map(repr, rows))).encode())
+        out[name] = (len(rows), digest.hexdigest()[:16])
     return out
 
 
@@ -349,7 +346,7 @@ class Observer:
         within: float = ANSWER_TIMEOUT,
     ) -> Interaction:
         fake = self.fake
-        before, seen = snapshot(self.haven), discord_side(fake)
+        before, seen = await snapshot(self.haven), discord_side(fake)
         calls, logs, msgs = len(fake.calls), len(self.caplog.records), len(fake.store.ordered)
         ix = await send()
         body: JSON = {}
@@ -373,7 +370,7 @@ class Observer:
             answer = ix.messages[0] if ix.messages else None
             if answer is None or not answer.ephemeral or not answer.text.strip():
                 problems.append(f"{said} not answered privately: {answer}")
-            after = snapshot(self.haven)
+            after = await snapshot(self.haven)
             changed = {
                 t: (before.get(t), after.get(t))
                 for t in before.keys() | after.keys()

@@ -296,11 +296,7 @@ async def populate(haven: Haven, two: Two) -> None:
 
 
 async def table_names(haven: Haven) -> list[str]:
-    rows = await haven.services.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        " ORDER BY name"
-    )
-    return [str(r["name"]) for r in rows]
+    return sorted(await haven.services.db.columns())
 
 
 def outward(haven: Haven) -> list[tuple[Any, ...]]:
@@ -350,8 +346,7 @@ async def rows_of(haven: Haven, guild: int) -> dict[str, list[str]]:
     """Every row that belongs to `guild` (tables with a guild_id, and buddy memberships)."""
     db = haven.services.db
     found: dict[str, list[str]] = {}
-    for table in await table_names(haven):
-        columns = [r["name"] for r in await db.fetchall(f"PRAGMA table_info({table})")]
+    for table, columns in sorted((await db.columns()).items()):
         if "guild_id" in columns:
             rows = await db.fetchall(f"SELECT * FROM {table} WHERE guild_id = ?", (guild,))
             found[table] = sorted(repr(tuple(r)) for r in rows)

@@ -278,6 +278,7 @@ async def finish(fake: FakeDiscord, fanout: Fanout, bot: BotProcess) -> None:
     await bot.stop()
 
 
+@pytest.mark.sqlite_only  # seeds and checks the SQLite file itself
 async def test_kill_9_during_a_fan_out_of_300_reminders_leaves_exactly_one_each(
     tmp_path: Path,
 ) -> None:
