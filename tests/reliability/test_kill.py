@@ -45,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bench.circles import seed as seed_circles
 from bot.delivery.ledger import nonce_for
 from bot.recurrence import adjusted, daily_occurrences
