@@ -7,12 +7,20 @@ a deterministic id and a DateTrigger). We never let APScheduler decide what was 
 measured on 3.11.3, a job re-added after its fire time passed runs zero times, silently.
 
 On every wake (and on start-up) `run_due()`:
-1. marks pending rows whose deadline has passed as `missed` (the bot was down too long);
-2. claims the rest of the due rows in one UPDATE (`pending` → `running`), so each runs once;
-3. runs their handlers concurrently (bounded), recording `done` / `failed` / a retry;
+1. puts back to `pending` the rows whose claim's lease ended (their process died);
+2. marks pending rows whose deadline has passed as `missed` (the bot was down too long);
+3. claims due rows in batches (`pending` → `running`, with this process's name and a lease),
+   so each runs once, and runs their handlers concurrently (bounded), recording `done` /
+   `failed` / a retry, until nothing due is left;
 4. re-arms the alarm for the next pending row.
-A row left `running` by a crash is pending again on the next start; the delivery ledger makes
-the repeated send a no-op.
+
+Any process may run any due job. A claim is a lease: the process renews the leases of what it
+is still running every `RENEW_EVERY`; one that dies stops renewing, and within `LEASE` plus one
+poll (`POLL_EVERY`, with a database other processes share) another puts its rows back and runs
+them. The delivery ledger, and Discord's nonce behind it, make a repeated send a no-op. A
+process that stops cleanly hands its claims back at once; on SQLite (one process owns the file)
+every row left `running` is pending again at start. With a shared database a new job due soon
+is announced (NOTIFY), so the others arm their alarms for it instead of waiting for a poll.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +50,11 @@ log = logging.getLogger(__name__)
 
 WAKE_JOB_ID = "outbox-wake"
 DEFAULT_CONCURRENCY = 16
+BATCH = 4 * DEFAULT_CONCURRENCY  # rows claimed at once: the rest stay for other processes
+LEASE = timedelta(seconds=30)
+RENEW_EVERY = 10.0  # seconds between lease renewals: three chances before a lease ends
+POLL_EVERY = 15.0  # seconds between looks at a shared outbox (a dead peer's work, its jobs)
+CHANNEL = "haven_outbox"  # NOTIFY channel: payload is the due instant of a new job
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,8 @@ class Scheduler:
         self._aps: AsyncIOScheduler | None = None
         self._armed_for: datetime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Who holds a claim: unique per process run, readable in the outbox by an operator.
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -157,9 +174,18 @@ class Scheduler:
 
     async def start(self) -> None:
         """Recover from a crash, start the alarm clock and run whatever is already due."""
-        await self._db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'running'")
+        if not self._db.shared:
+            # The only process: whatever a crash left running is ours to run again.
+            await self._db.execute(
+                "UPDATE outbox SET state = 'pending', claimed_by = NULL, lease_until = NULL"
+                " WHERE state = 'running'"
+            )
         self._aps = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, timezone=UTC)
         self._aps.start()
+        self._spawn(self._renew_leases())
+        if self._db.shared:
+            await self._db.listen(CHANNEL, self._heard)
+            self._spawn(self._poll())
         self._spawn(self.run_due())
 
     async def shutdown(self) -> None:
@@ -169,6 +195,40 @@ class Scheduler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Hand back what this process had claimed, so nobody waits for the leases to end.
+        await self._db.execute(
+            "UPDATE outbox SET state = 'pending', claimed_by = NULL, lease_until = NULL"
+            " WHERE state = 'running' AND claimed_by = ?",
+            (self.name,),
+        )
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            try:
+                await self._db.execute(
+                    "UPDATE outbox SET lease_until = ? WHERE state = 'running' AND claimed_by = ?",
+                    (to_db(self._clock() + LEASE), self.name),
+                )
+            except Exception:
+                log.exception("could not renew this process's outbox leases")
+
+    async def _poll(self) -> None:
+        """With other processes on the database: look again now and then, for work a dead
+        process left and jobs nobody announced."""
+        while True:
+            await asyncio.sleep(POLL_EVERY)
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("the outbox poll failed")
+
+    def _heard(self, payload: str) -> None:
+        """Another process added a job due soon: be awake for it too."""
+        try:
+            self._arm(from_db(payload))
+        except ValueError:
+            log.warning("ignored an outbox notification that is not an instant")
 
     # --- writing the outbox ----------------------------------------------------------------
 
@@ -199,7 +259,13 @@ class Scheduler:
         )
         if added:
             self._arm(due)
+            await self._announce(due)
         return bool(added)
+
+    async def _announce(self, due: datetime) -> None:
+        # Only jobs due before the others' next poll need a word; the poll finds the rest.
+        if self._db.shared and due <= self._clock() + timedelta(seconds=POLL_EVERY):
+            await self._db.notify(CHANNEL, to_db(due))
 
     async def schedule_next(
         self,
@@ -295,26 +361,36 @@ class Scheduler:
         if self._gate is not None:
             await self._gate()
         async with self._run_lock:
-            now = self._clock()
-            async with self._db.transaction() as tx:
-                # `due_at <= now` changes nothing (a deadline is never before its due time)
-                # but lets the pending index skip the future rows: 30 ms → 0.1 ms at 48k.
-                missed = await tx.fetchall(
-                    "UPDATE outbox SET state = 'missed', finished_at = ?"
-                    " WHERE state = 'pending' AND due_at <= ? AND deadline_at < ? RETURNING *",
-                    (to_db(now), to_db(now), to_db(now)),
-                )
-                rows = await tx.fetchall(
-                    "UPDATE outbox SET state = 'running', attempts = attempts + 1"
-                    " WHERE state = 'pending' AND due_at <= ? RETURNING *",
-                    (to_db(now),),
-                )
+            now = to_db(self._clock())
+            released = await self._db.execute(
+                "UPDATE outbox SET state = 'pending', claimed_by = NULL, lease_until = NULL"
+                " WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?)",
+                (now,),
+            )
+            if released:
+                log.warning("took over %d job(s) whose process stopped renewing them", released)
+            # `due_at <= now` changes nothing (a deadline is never before its due time) but
+            # lets the pending index skip the future rows: 30 ms → 0.1 ms at 48k.
+            missed = await self._db.fetchall(
+                "UPDATE outbox SET state = 'missed', finished_at = ?"
+                " WHERE state = 'pending' AND due_at <= ? AND deadline_at < ? RETURNING *",
+                (now, now, now),
+            )
             if missed:
                 log.warning("%d scheduled occurrence(s) passed their deadline", len(missed))
             for row in missed:
                 if (follow_up := self._on_missed.get(row["kind"])) is not None:
                     await follow_up(Job.from_row(row))
-            outcomes = await asyncio.gather(*(self._run_one(Job.from_row(r)) for r in rows))
+            outcomes: list[str] = []
+            seen: set[int] = set()
+            while True:
+                rows = await self._claim(now)
+                outcomes += await asyncio.gather(*(self._run_one(Job.from_row(r)) for r in rows))
+                fresh = {r["id"] for r in rows} - seen
+                seen |= fresh
+                # Drained what was due (a retry made due at once waits for the next wake).
+                if len(rows) < BATCH or not fresh:
+                    break
             summary = RunSummary(
                 done=outcomes.count("done"),
                 missed=len(missed),
@@ -324,6 +400,16 @@ class Scheduler:
             self._armed_for = None
             await self._arm_next()
             return summary
+
+    async def _claim(self, now: str) -> list[Row]:
+        """Claim up to BATCH due rows for this process, soonest first, passing over rows
+        another process is claiming at this moment."""
+        return await self._db.fetchall(
+            "UPDATE outbox SET state = 'running', attempts = attempts + 1, claimed_by = ?,"
+            " lease_until = ? WHERE id IN (SELECT id FROM outbox WHERE state = 'pending'"
+            f" AND due_at <= ? ORDER BY due_at LIMIT ?{self._db.skip_locked}) RETURNING *",
+            (self.name, to_db(self._clock() + LEASE), now, BATCH),
+        )
 
     async def _run_one(self, job: Job) -> str:
         handler = self._handlers.get(job.kind)
@@ -336,9 +422,11 @@ class Scheduler:
                 again = self._clock() + retry.delay
                 if again <= job.deadline_at:
                     await self._db.execute(
-                        "UPDATE outbox SET state = 'pending', due_at = ?, note = ? WHERE id = ?",
-                        (to_db(again), retry.reason, job.id),
+                        "UPDATE outbox SET state = 'pending', due_at = ?, note = ?,"
+                        " claimed_by = NULL, lease_until = NULL WHERE id = ? AND claimed_by = ?",
+                        (to_db(again), retry.reason, job.id, self.name),
                     )
+                    await self._announce(again)
                     return "retried"
                 await self._finish(job, "failed", f"gave up: {retry.reason}")
                 return "failed"
@@ -351,9 +439,12 @@ class Scheduler:
             return "done"
 
     async def _finish(self, job: Job, state: str, note: str | None) -> None:
+        # Only while the claim is still ours: a process that lost its lease (it stalled past
+        # it) must not overwrite the outcome of the one that took the job over.
         await self._db.execute(
-            "UPDATE outbox SET state = ?, finished_at = ?, note = ? WHERE id = ?",
-            (state, to_db(self._clock()), note, job.id),
+            "UPDATE outbox SET state = ?, finished_at = ?, note = ?, lease_until = NULL"
+            " WHERE id = ? AND claimed_by = ?",
+            (state, to_db(self._clock()), note, job.id, self.name),
         )
 
     # --- the alarm clock -------------------------------------------------------------------

@@ -173,7 +173,13 @@ async def new_database(pg: PgCluster | None, tmp_path: Path) -> AsyncIterator[Ne
 
     async def make(name: str = "haven") -> str:
         if pg is None:
-            return f"sqlite:///{tmp_path / name}.db"
+            url = f"sqlite:///{tmp_path / name}.db"
+            db = await open_database(url)
+            try:
+                await migrate(db)
+            finally:
+                await db.close()
+            return url
         database = f"t{os.getpid()}_{next(_numbers)}"
         made.append(database)
         return await pg.acreate_database(database, TEMPLATE)

@@ -1,24 +1,41 @@
-"""The outbox scheduler on real SQLite and a real APScheduler alarm."""
+"""The outbox scheduler on a real database (SQLite, or PostgreSQL with `--backend`) and a real
+APScheduler alarm; with PostgreSQL, several schedulers sharing one outbox, as several processes
+do: each job runs once, a dead process's claims are taken over when their lease ends, and a new
+job wakes the others."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.db import Database, migrate
-from bot.db.sqlite import SqliteDatabase
-from bot.scheduler import Job, Retry, Scheduler
+from bot.db import Database, open_database
+from bot.scheduler import LEASE, Job, Retry, Scheduler
+from bot.timeutil import to_db
 from tests.clock import FakeClock
+from tests.conftest import NewDatabase
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await SqliteDatabase.open(tmp_path / "h.db")
-    await migrate(database)
+async def url(new_database: NewDatabase) -> str:
+    return await new_database()
+
+
+@pytest.fixture
+async def db(url: str) -> AsyncIterator[Database]:
+    database = await open_database(url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def peer(url: str, db: Database) -> AsyncIterator[Database]:
+    """A second connection to the same database, as another process has."""
+    if not db.shared:
+        pytest.skip("one process owns a SQLite file; the PostgreSQL run covers sharing")
+    database = await open_database(url)
     yield database
     await database.close()
 
@@ -81,6 +98,10 @@ async def test_the_alarm_wakes_at_the_due_instant(db: Database) -> None:
     await s.schedule("k", "soon", due, deadline=due + timedelta(minutes=1))
     assert not fired.is_set()
     await asyncio.wait_for(fired.wait(), timeout=5)
+    for _ in range(100):  # the handler returned; the outcome is written just after
+        if (await states(db))["soon"] == "done":
+            break
+        await asyncio.sleep(0.01)
     await s.shutdown()
     assert (await states(db))["soon"] == "done"
 
@@ -174,3 +195,95 @@ async def test_a_cancelled_key_comes_back_but_a_finished_one_does_not(db: Databa
 
 async def _noop(job: Job) -> None:
     return None
+
+
+# --- several processes on one outbox (PostgreSQL) -----------------------------------------------
+
+
+async def test_two_processes_run_each_due_job_once_and_share_the_work(
+    db: Database, peer: Database
+) -> None:
+    clock = FakeClock()
+    ran: dict[str, list[str]] = {"a": [], "b": []}
+    a, b = Scheduler(db, clock=clock), Scheduler(peer, clock=clock)
+    for name, scheduler in (("a", a), ("b", b)):
+
+        async def handler(job: Job, name: str = name) -> None:
+            await asyncio.sleep(0)  # let the other process claim meanwhile
+            ran[name].append(job.key)
+
+        scheduler.register("k", handler)
+    for i in range(300):
+        await a.schedule("k", f"job-{i}", clock.now, deadline=clock.now + timedelta(hours=1))
+
+    await asyncio.gather(a.run_due(), b.run_due())
+
+    everything = ran["a"] + ran["b"]
+    assert sorted(everything) == sorted(f"job-{i}" for i in range(300))  # each exactly once
+    assert ran["a"] and ran["b"]  # batches leave work for the other process
+    assert set((await states(db)).values()) == {"done"}
+
+
+async def test_a_dead_processs_claims_are_taken_over_when_their_lease_ends(
+    db: Database, peer: Database
+) -> None:
+    clock = FakeClock()
+    ran: list[str] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.key)
+
+    dead = Scheduler(db, clock=clock)
+    dead.register("k", handler)
+    for i in range(3):
+        await dead.schedule("k", f"job-{i}", clock.now, deadline=clock.now + timedelta(hours=1))
+    claimed = await dead._claim(to_db(clock.now))  # it claimed them, then died (kill -9)
+    assert len(claimed) == 3
+    alive = Scheduler(peer, clock=clock)
+    alive.register("k", handler)
+
+    clock.advance(seconds=LEASE.total_seconds() - 1)
+    await alive.run_due()
+    assert ran == []  # the lease still holds: the dead process might only be slow
+
+    clock.advance(seconds=2)
+    await alive.run_due()
+    assert sorted(ran) == ["job-0", "job-1", "job-2"]
+    rows = await db.fetchall("SELECT state, attempts, claimed_by FROM outbox")
+    assert {(r["state"], r["attempts"], r["claimed_by"]) for r in rows} == {("done", 2, alive.name)}
+
+
+async def test_a_process_that_stops_cleanly_hands_its_claims_back_at_once(
+    db: Database, peer: Database
+) -> None:
+    clock = FakeClock()
+    stopping = Scheduler(db, clock=clock)
+    await stopping.schedule("k", "job", clock.now, deadline=clock.now + timedelta(hours=1))
+    assert len(await stopping._claim(to_db(clock.now))) == 1
+    await stopping.shutdown()
+
+    ran: list[str] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.key)
+
+    other = Scheduler(peer, clock=clock)
+    other.register("k", handler)
+    await other.run_due()
+    assert ran == ["job"]
+
+
+async def test_a_new_job_wakes_the_other_processes(db: Database, peer: Database) -> None:
+    clock = FakeClock()
+    adding, listening = Scheduler(db, clock=clock), Scheduler(peer, clock=clock)
+    await listening.start()
+    try:
+        due = clock.now + timedelta(seconds=5)
+        await adding.schedule("k", "soon", due, deadline=due + timedelta(hours=1))
+        for _ in range(200):
+            if listening._armed_for == due:
+                break
+            await asyncio.sleep(0.01)
+        assert listening._armed_for == due
+    finally:
+        await listening.shutdown()

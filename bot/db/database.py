@@ -9,7 +9,7 @@ parameters are spelled, what a transaction locks, and what "checkpoint" and "bac
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +33,12 @@ class Database(abc.ABC):
     """What services may ask of storage. Writes that read first go in `transaction()`."""
 
     dialect: str  # "sqlite" or "postgresql"
+    # Whether other processes may use this database at the same time (then claims need
+    # leases, and start-up work a lock).
+    shared: bool
+    # Appended to the sub-select that picks rows to claim: other processes' claims are
+    # skipped rather than waited for.
+    skip_locked: str
 
     @abc.abstractmethod
     async def close(self) -> None: ...
@@ -63,6 +69,19 @@ class Database(abc.ABC):
         """
 
     @abc.abstractmethod
+    def cluster_lock(self, name: str) -> AbstractAsyncContextManager[None]:
+        """Held by one process of the cluster at a time (waits for it): work that must not
+        run twice at once, such as start-up planning and the command sync."""
+
+    @abc.abstractmethod
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every other process listening on `channel` (nothing when not shared)."""
+
+    @abc.abstractmethod
+    async def listen(self, channel: str, heard: Callable[[str], object]) -> None:
+        """Call `heard(payload)` for every notification on `channel`, until `close()`."""
+
+    @abc.abstractmethod
     async def columns(self) -> dict[str, list[str]]:
         """Haven's tables, each with its columns in order (not the backend's own tables)."""
 
@@ -73,6 +92,13 @@ class Database(abc.ABC):
     @abc.abstractmethod
     async def backup(self, target: Path) -> None:
         """Write a consistent copy of the whole database to `target`."""
+
+    @abc.abstractmethod
+    async def reserve_slot(self, name: str, spacing: float) -> float | None:
+        """Take the next slot of the rate budget `name` shared by every process on this database
+        (slots `spacing` seconds apart, by the database's clock); returns how many seconds from
+        now the caller may act (≤ 0: at once). None: nobody else shares this database, so the
+        caller paces itself locally (`bot/pacing.py`)."""
 
     @abc.abstractmethod
     async def schema_version(self) -> int: ...

@@ -9,16 +9,22 @@ What differs from SQLite lives here and nowhere else:
   levels. Reads and single statements outside a transaction run freely on the pool;
 - migrations: a session advisory lock, so two processes starting together migrate once, and a
   `schema_version` table instead of SQLite's `user_version`;
+- claims: `skip_locked` lets a process pass over rows another is claiming;
+- the cluster: `cluster_lock` is a session advisory lock, `notify`/`listen` are NOTIFY/LISTEN
+  on a connection of their own, so a new job wakes the other processes at once;
 - `checkpoint()`: nothing to fold; PostgreSQL reclaims deleted rows with autovacuum;
-- `backup()`: not this process's job; `pg_dump` is the tool.
+- `backup()`: not this process's job; `pg_dump` is the tool;
+- `reserve_slot()`: the rate budget every process of one bot token shares (see its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
+import hashlib
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,18 @@ POOL_SIZE = 10
 # and the lock held while migrating.
 WRITE_LOCK = 0x4A7E_0001
 MIGRATE_LOCK = 0x4A7E_0002
+# A reservation that takes longer than this is abandoned (the caller then paces locally).
+RESERVE_TIMEOUT = 5.0
+# One statement: take the budget's next slot (creating the budget on first use), by the
+# database's clock, and answer how far ahead of that clock the slot is. The SET runs after the
+# row lock is granted, so a reservation that queued behind another reads the clock it got in at.
+_RESERVE = (
+    "INSERT INTO rate_budget AS b (name, next_at)"
+    " VALUES ($1, extract(epoch FROM clock_timestamp())::float8 + $2)"
+    " ON CONFLICT (name) DO UPDATE"
+    " SET next_at = greatest(b.next_at, extract(epoch FROM clock_timestamp())::float8) + $2"
+    " RETURNING b.next_at - $2 - extract(epoch FROM clock_timestamp())::float8"
+)
 
 _held: contextvars.ContextVar[tuple[PostgresDatabase, asyncpg.Connection] | None] = (
     contextvars.ContextVar("haven_pg_connection", default=None)
@@ -83,12 +101,22 @@ def _changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+def _lock_key(name: str) -> int:
+    """A stable advisory-lock key for a name (a signed 64-bit integer)."""
+    return int.from_bytes(hashlib.sha256(f"haven:{name}".encode()).digest()[:8], "big", signed=True)
+
+
 class PostgresDatabase(Database):
     dialect = "postgresql"
+    shared = True
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self.url = url
+        self._budget: asyncpg.Connection | None = None  # reserve_slot's own connection
+        self._budget_lock = asyncio.Lock()
+        self._listener: asyncpg.Connection | None = None
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresDatabase:
@@ -103,6 +131,9 @@ class PostgresDatabase(Database):
         return cls(pool, url)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self._pool.close()
 
     @asynccontextmanager
@@ -143,6 +174,30 @@ class PostgresDatabase(Database):
             finally:
                 _held.reset(token)
 
+    @asynccontextmanager
+    async def cluster_lock(self, name: str) -> AsyncIterator[None]:
+        key = _lock_key(name)
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", key)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def listen(self, channel: str, heard: Callable[[str], object]) -> None:
+        if self._listener is None:
+            # Its own connection, outside the pool: a listening connection must stay open.
+            self._listener = await asyncpg.connect(self.url)
+
+        def received(conn: object, pid: int, channel: str, payload: str) -> None:
+            heard(payload)
+
+        await self._listener.add_listener(channel, received)
+
     async def columns(self) -> dict[str, list[str]]:
         rows = await self.fetchall(
             "SELECT table_name, column_name FROM information_schema.columns"
@@ -159,6 +214,29 @@ class PostgresDatabase(Database):
 
     async def backup(self, target: Path) -> None:
         raise NotImplementedError("back up PostgreSQL with pg_dump")
+
+    async def reserve_slot(self, name: str, spacing: float) -> float | None:
+        """GCRA (virtual scheduling) on one `rate_budget` row: `next_at` moves on by `spacing`
+        per reservation, from now if it had fallen behind; the slot is the old `next_at`. Slots
+        never come closer than `spacing` apart, whichever process takes them, and because every
+        process reads the database's clock they agree on what "now" is across machines.
+
+        It runs on a connection of its own rather than the pool's: it must never join a
+        transaction the calling task happens to be inside (the row lock would then last until
+        that commit, stalling every process's requests), and it must not queue for a pool
+        connection behind the very work that is waiting for it to send a request.
+        """
+        async with self._budget_lock:
+            if self._budget is None or self._budget.is_closed():
+                self._budget = await asyncpg.connect(self.url, timeout=RESERVE_TIMEOUT)
+            try:
+                wait = await self._budget.fetchval(_RESERVE, name, spacing, timeout=RESERVE_TIMEOUT)
+            except BaseException:
+                # Cancelled or failed mid-statement: start the next one on a fresh connection.
+                conn, self._budget = self._budget, None
+                conn.terminate()
+                raise
+        return float(wait)
 
     # --- migrations ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -30,6 +30,8 @@ BUSY_TIMEOUT_MS = 5_000
 
 class SqliteDatabase(Database):
     dialect = "sqlite"
+    shared = False  # one process owns the file
+    skip_locked = ""  # one writer at a time: nothing to skip
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
@@ -104,6 +106,16 @@ class SqliteDatabase(Database):
         async with self._lock:
             yield
 
+    @asynccontextmanager
+    async def cluster_lock(self, name: str) -> AsyncIterator[None]:
+        yield  # the only process
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Nobody else to tell."""
+
+    async def listen(self, channel: str, heard: Callable[[str], object]) -> None:
+        """Nobody else to hear from."""
+
     async def columns(self) -> dict[str, list[str]]:
         tables = await self.fetchall(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
@@ -113,6 +125,10 @@ class SqliteDatabase(Database):
             t["name"]: [c["name"] for c in await self.fetchall(f"PRAGMA table_info({t['name']})")]
             for t in tables
         }
+
+    async def reserve_slot(self, name: str, spacing: float) -> float | None:
+        """None: one process owns a SQLite file, so its own pacer's count is the whole count."""
+        return None
 
     # --- migrations ------------------------------------------------------------------------
 
