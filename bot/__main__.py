@@ -2,7 +2,8 @@
 `python -m bot migrate-db --to postgresql://…` moves it into an empty PostgreSQL database.
 
 Exit status: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem the person
-running it must fix (no token, a token Discord rejects, a bad setting), 1 for anything else.
+running it must fix (no token, a token Discord rejects, a bad setting, shards Discord refuses),
+1 for anything else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from bot.db.database import describe
 log = logging.getLogger("bot")
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+# Gateway close codes that mean the shard settings must change (see SHARD_COUNT in .env.example).
+SHARD_REFUSALS = {
+    4010: "Discord refused the shard (4010 Invalid shard): check SHARD_COUNT and SHARD_IDS.",
+    4011: (
+        "Discord requires sharding (4011): Haven is in more servers than its shards may hold "
+        "(2,500 each). Set SHARD_COUNT, and SHARD_IDS in each process; see .env.example."
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    from bot.app import HavenBot
+    from bot.app import make_bot
 
     if settings.api_base:
         discord.http.Route.BASE = settings.api_base  # a REST proxy in front of Discord
-    bot = HavenBot(settings)
+    bot = make_bot(settings)  # sharded when SHARD_COUNT is set
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,6 +112,9 @@ def _exit_status(error: BaseException | None) -> int:
         return EXIT_CONFIG
     if isinstance(error, discord.PrivilegedIntentsRequired):
         print(f"haven: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    if isinstance(error, discord.ConnectionClosed) and error.code in SHARD_REFUSALS:
+        print(f"haven: {SHARD_REFUSALS[error.code]}", file=sys.stderr)
         return EXIT_CONFIG
     log.error("Haven stopped because of an unexpected error", exc_info=error)
     return EXIT_ERROR

@@ -3,6 +3,9 @@
 All start-up work happens once, in `setup_hook` (never `on_ready`, which runs again after
 every reconnect): open and migrate the database, build the services, load the cogs, start the
 scheduler, and sync the command tree only if it changed since the last sync.
+
+`make_bot` picks the class: `HavenBot`, one unsharded connection as Haven always had, or with
+SHARD_COUNT set `ShardedHavenBot`, which holds the shards SHARD_IDS names (all without it).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -108,6 +112,7 @@ class HavenBot(commands.Bot):
         **options: object,
     ) -> None:
         keep_private_text_out_of_logs()
+        pacer = pacer or Pacer()
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -119,10 +124,11 @@ class HavenBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=HavenTree,
             # Every REST request waits its turn under Discord's global rate limit.
-            http_trace=pacing_trace(pacer or Pacer()),
+            http_trace=pacing_trace(pacer),
             **options,  # type: ignore[arg-type]
         )
         bound_requests(self.http, answer_within)
+        self._pacer = pacer
         self.settings = settings
         self.clock = clock
         self._texts = texts or Texts()
@@ -141,6 +147,9 @@ class HavenBot(commands.Bot):
         db = await open_database(self.settings.database_url)
         version = await migrate(db)
         log.info("database %s at schema version %d", describe(self.settings.database_url), version)
+        # Every process of this bot on this database shares one request budget (PostgreSQL);
+        # on SQLite the pacer keeps counting its own requests.
+        self._pacer.share(db)
         self._services = self._build(
             db, Routes(await load_key(db)), pseudonyms=await load_key(db, "pseudonyms")
         )
@@ -281,3 +290,27 @@ class HavenBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ShardedHavenBot(HavenBot, commands.AutoShardedBot):
+    """HavenBot on the shards SHARD_COUNT and SHARD_IDS name: one gateway connection per shard,
+    each server's events and interactions arriving on the shard that holds it.
+
+    The method order puts AutoShardedClient's connection handling (launching and reconnecting
+    each shard, ready once every shard is) under HavenBot's own start-up and shutdown. The
+    shard count is given, so discord.py never asks `/gateway/bot` for one: every process of a
+    cluster must agree on it. discord.py waits 5 s between this process's own IDENTIFYs.
+    """
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        if settings.shard_count is None:
+            raise ValueError("ShardedHavenBot runs only with SHARD_COUNT set; use make_bot")
+        shard_ids = None if settings.shard_ids is None else list(settings.shard_ids)
+        super().__init__(settings, shard_count=settings.shard_count, shard_ids=shard_ids, **options)
+
+
+def make_bot(settings: Settings, **options: Any) -> HavenBot:
+    """The bot these settings ask for: sharded only when SHARD_COUNT is set."""
+    if settings.shard_count is None:
+        return HavenBot(settings, **options)
+    return ShardedHavenBot(settings, **options)

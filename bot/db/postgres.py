@@ -40,15 +40,20 @@ WRITE_LOCK = 0x4A7E_0001
 MIGRATE_LOCK = 0x4A7E_0002
 # A reservation that takes longer than this is abandoned (the caller then paces locally).
 RESERVE_TIMEOUT = 5.0
+# How far ahead of the database's clock a rate budget may run. Each process holds one
+# reservation at a time, so in use it runs a few slots ahead; a budget further ahead was left
+# there by a clock that stepped back, and is pulled in rather than stalling every process.
+BUDGET_HORIZON = 10.0
 # One statement: take the budget's next slot (creating the budget on first use), by the
 # database's clock, and answer how far ahead of that clock the slot is. The SET runs after the
 # row lock is granted, so a reservation that queued behind another reads the clock it got in at.
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
 _RESERVE = (
     "INSERT INTO rate_budget AS b (name, next_at)"
-    " VALUES ($1, extract(epoch FROM clock_timestamp())::float8 + $2)"
+    f" VALUES ($1, {_NOW} + $2)"
     " ON CONFLICT (name) DO UPDATE"
-    " SET next_at = greatest(b.next_at, extract(epoch FROM clock_timestamp())::float8) + $2"
-    " RETURNING b.next_at - $2 - extract(epoch FROM clock_timestamp())::float8"
+    f" SET next_at = least(greatest(b.next_at, {_NOW}), {_NOW} + {BUDGET_HORIZON}) + $2"
+    f" RETURNING b.next_at - $2 - {_NOW}"
 )
 
 _held: contextvars.ContextVar[tuple[PostgresDatabase, asyncpg.Connection] | None] = (
@@ -134,6 +139,9 @@ class PostgresDatabase(Database):
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
+        if self._budget is not None:
+            await self._budget.close()
+            self._budget = None
         await self._pool.close()
 
     @asynccontextmanager

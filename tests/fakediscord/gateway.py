@@ -1,6 +1,19 @@
 """The gateway WebSocket: HELLO, heartbeats, IDENTIFY → READY + GUILD_CREATE, RESUME, dispatch.
 
 Frames are uncompressed JSON text, which discord.py accepts whatever ``compress=`` it asked for.
+
+Shards are routed as Discord routes them. An IDENTIFY may carry ``shard: [id, count]``: that
+session gets READY (naming its shard) and GUILD_CREATE only for the guilds with
+``(guild_id >> 22) % count == id``, and every later event about a guild goes only to the session
+holding that guild's shard; events about no guild (DMs) go to shard 0. An IDENTIFY without
+``shard`` is shard [0, 1] and so holds everything: the single session every test had before.
+Several sessions, from one process or several, may be connected at once, each with its own
+sequence numbers, RESUME state and queue of events dispatched while it was away.
+
+``shards`` is the count ``GET /gateway/bot`` recommends. Discord does not force it on a client
+(a bot may run more shards than recommended), so sessions are routed by the count they sent;
+it refuses only a shard id outside its count (close 4010) and a session that would hold too
+many guilds (close 4011, past ``max_guilds_per_shard``: 2,500 on Discord).
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,33 +42,89 @@ GUILD_SCHEDULED_EVENTS = 1 << 16
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 
-class Gateway:
-    def __init__(
-        self, world: World, token: str, *, heartbeat_interval: int, notify: Callable[[], None]
-    ) -> None:
-        self.world = world
-        self.token = token
-        self.heartbeat_interval = heartbeat_interval
-        self.notify = notify
-        self.url = ""
-        self.privileged_intents_allowed = True
-        self.ws: web.WebSocketResponse | None = None
-        self.sockets: set[web.WebSocketResponse] = set()
-        self.session_id: str | None = None
-        self.seq = 0
-        self.intents = 0
-        self.identify_payload: JSON | None = None
-        self.identify_count = 0
-        self.resume_count = 0
-        self.heartbeats = 0
-        self.received: list[JSON] = []  # client frames other than heartbeats
-        self.pending: list[tuple[str, JSON]] = []  # dispatched while no session was connected
-        self.ready_at: float | None = None
-        self._lock = asyncio.Lock()
+MAX_GUILDS_PER_SHARD = 2500
+# Events whose ``d`` is the guild itself (its ``id``); every other guild event names ``guild_id``.
+_GUILD_OBJECT_EVENTS = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
+
+
+def shard_of(guild_id: int | None, count: int) -> int:
+    """The shard that receives a guild's events (Discord's formula); events about no guild: 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % count
+
+
+def event_guild(t: str, d: JSON) -> int | None:
+    """The guild an event is about, which decides the shard it is sent on."""
+    raw = d.get("id") if t in _GUILD_OBJECT_EVENTS else d.get("guild_id")
+    return None if raw is None else int(raw)
+
+
+@dataclass(eq=False)
+class Session:
+    """One IDENTIFYed gateway session: a shard, its socket (None while away) and its sequence."""
+
+    shard_id: int
+    shard_count: int
+    session_id: str
+    intents: int
+    ws: web.WebSocketResponse | None
+    seq: int = 0
+    pending: list[tuple[str, JSON]] = field(default_factory=list)  # dispatched while away
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def shard(self) -> list[int]:
+        return [self.shard_id, self.shard_count]
 
     @property
     def connected(self) -> bool:
         return self.ws is not None and not self.ws.closed
+
+    def holds(self, guild_id: int | None) -> bool:
+        return shard_of(guild_id, self.shard_count) == self.shard_id
+
+
+class Gateway:
+    def __init__(
+        self,
+        world: World,
+        token: str,
+        *,
+        heartbeat_interval: int,
+        notify: Callable[[], None],
+        shards: int = 1,
+    ) -> None:
+        if shards < 1:
+            raise ValueError("a gateway has at least one shard")
+        self.world = world
+        self.token = token
+        self.heartbeat_interval = heartbeat_interval
+        self.notify = notify
+        self.shards = shards  # what GET /gateway/bot recommends
+        self.max_guilds_per_shard = MAX_GUILDS_PER_SHARD
+        self.url = ""
+        self.privileged_intents_allowed = True
+        self.sockets: set[web.WebSocketResponse] = set()
+        # The live sessions by (shard id, shard count); an unsharded IDENTIFY is (0, 1).
+        self.sessions: dict[tuple[int, int], Session] = {}
+        self.intents = 0  # the last IDENTIFY's
+        self.identify_payload: JSON | None = None
+        self.identify_count = 0  # over every session
+        self.resume_count = 0
+        self.heartbeats = 0
+        self.received: list[JSON] = []  # client frames other than heartbeats
+        self.ready_at: float | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether any session is connected."""
+        return any(s.connected for s in self.sessions.values())
+
+    def connected_for(self, guild_id: int | None) -> bool:
+        """Whether the session holding this guild's shard (DMs: shard 0) is connected."""
+        return any(s.connected for s in self.holders(guild_id))
+
+    def holders(self, guild_id: int | None) -> list[Session]:
+        return [s for s in self.sessions.values() if s.holds(guild_id)]
 
     def has_intent(self, bit: int) -> bool:
         return bool(self.intents & bit)
@@ -64,32 +134,42 @@ class Gateway:
     async def _send(ws: web.WebSocketResponse, payload: JSON) -> None:
         await ws.send_str(json.dumps(payload, separators=(",", ":")))
 
-    async def _send_event(self, ws: web.WebSocketResponse, t: str, d: JSON) -> None:
-        async with self._lock:
-            self.seq += 1
-            await self._send(ws, {"op": 0, "s": self.seq, "t": t, "d": d})
+    async def _send_event(
+        self, session: Session, ws: web.WebSocketResponse, t: str, d: JSON
+    ) -> None:
+        async with session.lock:
+            session.seq += 1
+            await self._send(ws, {"op": 0, "s": session.seq, "t": t, "d": d})
 
     async def dispatch(self, t: str, d: JSON) -> bool:
-        """Send an event now; queue it for a RESUME when no session is connected."""
-        ws = self.ws
-        if ws is None or ws.closed:
-            self.pending.append((t, d))
-            return False
-        try:
-            await self._send_event(ws, t, d)
-        except (ConnectionError, RuntimeError):
-            self.pending.append((t, d))
-            return False
-        return True
+        """Send an event now to the session holding its guild's shard (DMs: shard 0); queue it
+        for a RESUME when that session is not connected. False unless some session got it."""
+        sent = False
+        for session in self.holders(event_guild(t, d)):
+            ws = session.ws
+            if ws is None or ws.closed:
+                session.pending.append((t, d))
+                continue
+            try:
+                await self._send_event(session, ws, t, d)
+            except (ConnectionError, RuntimeError):
+                session.pending.append((t, d))
+                continue
+            sent = True
+        return sent
 
-    async def close(self, code: int = 4000) -> None:
-        ws = self.ws
-        self.ws = None
-        if ws is not None and not ws.closed:
-            await ws.close(code=code, message=b"fake gateway closed the session")
+    async def close(self, code: int = 4000, *, shard: int | None = None) -> None:
+        """Close the sessions' sockets (only shard ``shard``'s if given); they may RESUME."""
+        for session in list(self.sessions.values()):
+            if shard is not None and session.shard_id != shard:
+                continue
+            ws, session.ws = session.ws, None
+            if ws is not None and not ws.closed:
+                await ws.close(code=code, message=b"fake gateway closed the session")
 
     async def close_all(self) -> None:
-        self.ws = None
+        for session in self.sessions.values():
+            session.ws = None
         for ws in list(self.sockets):
             if not ws.closed:
                 await ws.close(code=1001, message=b"fake discord stopping")
@@ -123,8 +203,9 @@ class Gateway:
                 await self._on_frame(ws, frame)
         finally:
             self.sockets.discard(ws)
-            if self.ws is ws:
-                self.ws = None
+            for session in self.sessions.values():
+                if session.ws is ws:
+                    session.ws = None
         return ws
 
     async def _on_frame(self, ws: web.WebSocketResponse, frame: JSON) -> None:
@@ -148,6 +229,26 @@ class Gateway:
         if d.get("token") != self.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
+        shard = d.get("shard")
+        if shard is None:
+            shard = [0, 1]  # an unsharded session: every guild and every DM
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await ws.close(code=4010, message=b"Invalid shard.")
+            return
+        shard_id, shard_count = shard
+        guild_ids = [
+            g.id
+            for g in self.world.guilds.values()
+            if self.world.bot_id in g.members and shard_of(g.id, shard_count) == shard_id
+        ]
+        if len(guild_ids) > self.max_guilds_per_shard:
+            await ws.close(code=4011, message=b"Sharding required.")
+            return
         intents = int(d.get("intents", 0))
         if intents & PRIVILEGED and not self.privileged_intents_allowed:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
@@ -155,19 +256,29 @@ class Gateway:
         self.identify_count += 1
         self.identify_payload = d
         self.intents = intents
-        self.session_id = f"fake-session-{self.identify_count}-{int(time.time())}"
-        self.seq = 0
-        self.pending.clear()
-        self.ws = ws
-        guild_ids = [g.id for g in self.world.guilds.values() if self.world.bot_id in g.members]
+        # A new session for a shard ends the old one (it can no longer RESUME); a cluster that
+        # changed its shard count leaves the sessions of the old count behind once they are gone.
+        for key, old in list(self.sessions.items()):
+            if key == (shard_id, shard_count) or (
+                old.shard_count != shard_count and not old.connected
+            ):
+                del self.sessions[key]
+        session = Session(
+            shard_id,
+            shard_count,
+            session_id=f"fake-session-{self.identify_count}-{int(time.time())}",
+            intents=intents,
+            ws=ws,
+        )
+        self.sessions[(shard_id, shard_count)] = session
         ready: JSON = {
             "v": 10,
             "user": self.world.user_payload(self.world.bot_id),
             "guilds": [{"id": str(g), "unavailable": True} for g in guild_ids],
-            "session_id": self.session_id,
+            "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.url,
-            "shard": d.get("shard") or [0, 1],
+            "shard": session.shard,
             "application": {"id": str(self.world.app_id), "flags": 0},
             "private_channels": [],
             "presences": [],
@@ -177,11 +288,14 @@ class Gateway:
             "user_settings": {},
         }
         ready["user"].update(verified=True, mfa_enabled=False)
-        await self._send_event(ws, "READY", ready)
+        await self._send_event(session, ws, "READY", ready)
         all_members = bool(intents & GUILD_MEMBERS)
         for gid in guild_ids:
             await self._send_event(
-                ws, "GUILD_CREATE", self.world.guild_create_payload(gid, all_members=all_members)
+                session,
+                ws,
+                "GUILD_CREATE",
+                self.world.guild_create_payload(gid, all_members=all_members),
             )
         self.ready_at = time.perf_counter()
         self.notify()
@@ -190,18 +304,25 @@ class Gateway:
         if d.get("token") != self.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
-        if d.get("session_id") != self.session_id or self.session_id is None:
+        session = next(
+            (s for s in self.sessions.values() if s.session_id == d.get("session_id")), None
+        )
+        if session is None:
             await self._send(ws, {"op": 9, "d": False})
             return
         self.resume_count += 1
-        self.ws = ws
-        pending, self.pending = self.pending, []
+        session.ws = ws
+        pending, session.pending = session.pending, []
         for t, data in pending:
-            await self._send_event(ws, t, data)
-        await self._send_event(ws, "RESUMED", {})
+            await self._send_event(session, ws, t, data)
+        await self._send_event(session, ws, "RESUMED", {})
         self.notify()
 
     async def _chunk(self, ws: web.WebSocketResponse, d: JSON) -> None:
+        session = next((s for s in self.sessions.values() if s.ws is ws), None)
+        if session is None:
+            await ws.close(code=4003, message=b"Not authenticated.")
+            return
         gid = int(d.get("guild_id", 0))
         guild = self.world.guilds.get(gid)
         members = (
@@ -218,4 +339,4 @@ class Gateway:
         }
         if d.get("nonce") is not None:
             chunk["nonce"] = d["nonce"]
-        await self._send_event(ws, "GUILD_MEMBERS_CHUNK", chunk)
+        await self._send_event(session, ws, "GUILD_MEMBERS_CHUNK", chunk)

@@ -293,7 +293,7 @@ class Rest:
     async def get_gateway_bot(self, call: Call, p: dict[str, str]) -> Result:
         return 200, {
             "url": self.fake.gateway_url.rstrip("/"),
-            "shards": 1,
+            "shards": self.fake.gateway.shards,
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,

@@ -142,6 +142,7 @@ class FakeDiscord:
         heartbeat_interval: int = 41250,
         token_ttl: float = 900.0,
         host: str = "127.0.0.1",
+        shards: int = 1,
     ) -> None:
         self.token = token
         self.callback_deadline = callback_deadline
@@ -152,8 +153,13 @@ class FakeDiscord:
         self.world = world if world is not None else World()
         self.store = MessageStore(self.world)
         self.command_store = CommandStore(self.world)
+        # ``shards``: what GET /gateway/bot recommends; sessions get their shard's guilds only.
         self.gateway = Gateway(
-            self.world, token, heartbeat_interval=heartbeat_interval, notify=self._notify
+            self.world,
+            token,
+            heartbeat_interval=heartbeat_interval,
+            notify=self._notify,
+            shards=shards,
         )
         # What "now" is for Discord's time rules (events in the past): real time, unless a
         # test hands the fake the clock it gives the bot.
@@ -713,8 +719,10 @@ class FakeDiscord:
         opened_by: Interaction | None = None,
         command_name: str | None = None,
     ) -> Interaction:
-        if not self.gateway.connected:
-            raise RuntimeError("fakediscord: the bot has no gateway session to deliver to")
+        if not self.gateway.connected_for(guild):
+            raise RuntimeError(
+                f"fakediscord: no connected gateway session holds the shard of guild {guild}"
+            )
         iid = self.world.next_id()
         token = new_token(iid)
         payload = envelope(

@@ -268,9 +268,15 @@ class World:
         """The member leaves (or is kicked or banned): REST answers 10007 Unknown Member."""
         del self.guilds[guild_id].members[user_id]
 
-    def add_guild(self, name: str, members: Iterable[int] = ()) -> int:
-        """Another server with the bot in it (announce it with GUILD_CREATE to a connected bot)."""
-        gid = self.next_id()
+    def add_guild(
+        self, name: str, members: Iterable[int] = (), *, guild_id: int | None = None
+    ) -> int:
+        """Another server with the bot in it (announce it with GUILD_CREATE to a connected bot).
+
+        ``guild_id`` picks its id, and so its shard: ``(guild_id >> 22) % shard_count``."""
+        gid = guild_id if guild_id is not None else self.next_id()
+        if gid in self.guilds:
+            raise ValueError(f"guild {gid} exists already")
         g = Guild(gid, name, OWNER)
         self.guilds[gid] = g
         g.roles[gid] = Role(gid, "@everyone", EVERYONE_PERMISSIONS, position=0)

@@ -324,6 +324,8 @@ async def everything(haven: Haven, *, settle: bool = True) -> dict[str, Any]:
     db = haven.services.db
     state: dict[str, Any] = {}
     for table in await table_names(haven):
+        if table == "rate_budget":  # moves with every REST request (shared pacing)
+            continue
         rows = await db.fetchall(f"SELECT * FROM {table}")
         state[table] = sorted(repr(tuple(r)) for r in rows)
     state["(what Discord shows)"] = outward(haven)
