@@ -171,7 +171,9 @@ class HavenBot(commands.Bot):
         guilds = Guilds(db, clock=clock)
         members = Members(db, clock=clock)
         dm_stops = DmStops(db, clock=clock)
-        delivery = Delivery(self, db, members, dm_stops, routes, clock=clock)
+        delivery = Delivery(
+            self, db, members, dm_stops, routes, clock=clock, holds=self.settings.holds
+        )
         notices = Notices(db, clock=clock)
         channel_care = ChannelCare(db, guilds, delivery, features, clock=clock)
         delivery.on_channel_trouble(channel_care.trouble)
@@ -251,13 +253,17 @@ class HavenBot(commands.Bot):
 
     async def close(self) -> None:
         """Stop the scheduler, close the database, then disconnect — once, however often called."""
-        if not self._closed:
+        try:
+            if not self._closed and self._services is not None:
+                self._closed = True
+                try:
+                    await self._services.scheduler.shutdown()
+                finally:  # the database and the connection close even if that failed
+                    self._services.charts.close()
+                    await self._services.db.close()
+        finally:
             self._closed = True
-            if self._services is not None:
-                await self._services.scheduler.shutdown()
-                self._services.charts.close()
-                await self._services.db.close()
-        await super().close()
+            await super().close()
 
     # --- command sync ----------------------------------------------------------------------
 

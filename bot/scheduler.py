@@ -195,12 +195,16 @@ class Scheduler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        # Hand back what this process had claimed, so nobody waits for the leases to end.
-        await self._db.execute(
-            "UPDATE outbox SET state = 'pending', claimed_by = NULL, lease_until = NULL"
-            " WHERE state = 'running' AND claimed_by = ?",
-            (self.name,),
-        )
+        # Hand back what this process had claimed, so nobody waits for the leases to end. Best
+        # effort: if the database is gone, the leases end by themselves.
+        try:
+            await self._db.execute(
+                "UPDATE outbox SET state = 'pending', claimed_by = NULL, lease_until = NULL"
+                " WHERE state = 'running' AND claimed_by = ?",
+                (self.name,),
+            )
+        except Exception:
+            log.warning("could not hand back this process's claims; their leases will end")
 
     async def _renew_leases(self) -> None:
         while True:

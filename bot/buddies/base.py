@@ -266,11 +266,12 @@ class Base(RecurringRules[Cadence]):
         """End a pair. Whoever it ended for (`leavers`) chose it or left and hears nothing,
         except those who went `quiet`: they hear gently how to come back. Everyone else hears
         neutrally, with no reason and no name, and stays in the pool."""
-        ended = await self._db.execute(
-            "UPDATE buddy_pairs SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-            (to_db(self._clock()), reason, pair.id),
+        # The notices go first (each once, by its key) and the pair ends after: killed in
+        # between, the pair is still current, and whatever ends it again finds them sent.
+        current = await self._db.fetchval(
+            "SELECT 1 FROM buddy_pairs WHERE id = ? AND ended_at IS NULL", (pair.id,)
         )
-        if not ended:
+        if not current:
             return
         leaving, resting = set(leavers), set(quiet)
         for user_id in pair.members:
@@ -301,6 +302,10 @@ class Base(RecurringRules[Cadence]):
                         colour=Palette.GENTLE,
                     ),
                 )
+        await self._db.execute(
+            "UPDATE buddy_pairs SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            (to_db(self._clock()), reason, pair.id),
+        )
 
     async def pair(
         self,

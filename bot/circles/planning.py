@@ -108,34 +108,33 @@ class Planning(CirclesBase):
                 if gone.local_date.isoformat() not in wanted_days:
                     await self._moved_away(circle, gone)
         length = timedelta(minutes=circle.duration)
-        new: list[Session] = []
         for day, starts in wanted:
             if day.isoformat() in taken and not replan:
                 continue  # already planned (or skipped): nothing to write
-            row = await self._db.fetchone(
-                "INSERT INTO circle_sessions (circle_id, guild_id, local_date, starts_at, ends_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (circle_id, local_date) DO UPDATE SET"
-                " starts_at = excluded.starts_at, ends_at = excluded.ends_at"
-                f" WHERE circle_sessions.state = 'planned' RETURNING {_SESSION}",
-                (
-                    circle.id,
-                    circle.guild_id,
-                    day.isoformat(),
-                    to_db(starts),
-                    to_db(starts + length),
-                ),
-            )
-            if row is None:
-                continue  # skipped or cancelled: it stays so
-            session = Session.from_row(row)
-            if day.isoformat() not in taken:
-                new.append(session)
-            elif replan:
-                await self._cancel_work(session.id)
+            # A session, its series members' seats and its work, at once: killed in between,
+            # the next plan would find the date taken and never seat them.
+            async with self._seats, self._db.transaction() as tx:
+                row = await tx.fetchone(
+                    "INSERT INTO circle_sessions (circle_id, guild_id, local_date, starts_at,"
+                    " ends_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (circle_id, local_date) DO"
+                    " UPDATE SET starts_at = excluded.starts_at, ends_at = excluded.ends_at"
+                    f" WHERE circle_sessions.state = 'planned' RETURNING {_SESSION}",
+                    (
+                        circle.id,
+                        circle.guild_id,
+                        day.isoformat(),
+                        to_db(starts),
+                        to_db(starts + length),
+                    ),
+                )
+                if row is None:
+                    continue  # skipped or cancelled: it stays so
+                session = Session.from_row(row)
+                if day.isoformat() not in taken:
+                    await self._seat_series_members(circle, session)
+                else:
+                    await self._cancel_work(session.id)
                 await self._schedule_work(circle, session)
-        for session in new:
-            await self._seat_series_members(circle, session)
-            await self._schedule_work(circle, session)
         await self.sync_events(circle)
 
     async def _schedule_work(self, circle: Circle, session: Session) -> None:
@@ -197,25 +196,32 @@ class Planning(CirclesBase):
             " ORDER BY joined_at, user_id",
             (circle.id,),
         )
-        async with self._seats:
-            for row in rows:
-                await self._take_place(
-                    circle, session, row["user_id"], row["mode"], bool(row["aftercare"])
-                )
+        for row in rows:  # the caller holds the seats lock
+            await self._take_place(
+                circle, session, row["user_id"], row["mode"], bool(row["aftercare"])
+            )
 
     async def _moved_away(self, circle: Circle, session: Session) -> None:
-        """After an edit a date has no session any more: tell its RSVPs, then remove it."""
-        await self.cancel_session(
+        """After an edit a date has no session any more: cancel its event, tell its RSVPs,
+        then remove it with its seats and work at once. Killed part-way it is still planned,
+        so the re-plan that finishes the edit moves it away again (each notice goes once)."""
+        await self._sender.sync_event(f"circle-event:{session.id}", circle.guild_id, None)
+        await self.tell(
             circle,
             session,
-            state="cancelled",
-            notice=f"**{plain(circle.name)}** has a new rhythm: {circle.rhythm}. The session "
-            f"on {session.when} isn't happening any more, so your place there has gone. "
-            "You're welcome to join the new one with `/circle join`.",
-            key="moved",
-            plan=False,
+            f"moved:{session.id}",
+            Card(
+                f"**{plain(circle.name)}** has a new rhythm: {circle.rhythm}. The session "
+                f"on {session.when} isn't happening any more, so your place there has gone. "
+                "You're welcome to join the new one with `/circle join`.",
+                title=f"{circle.name}: a change",
+                colour=Palette.GENTLE,
+            ),
+            statuses=("going", "waiting"),
         )
-        await self._db.execute("DELETE FROM circle_sessions WHERE id = ?", (session.id,))
+        async with self._db.transaction() as tx:
+            await self._cancel_work(session.id)
+            await tx.execute("DELETE FROM circle_sessions WHERE id = ?", (session.id,))
 
     async def cancel_session(
         self,

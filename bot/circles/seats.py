@@ -146,8 +146,10 @@ class Seating(CirclesBase):
         if circle is None:
             return None
         later: list[Later] = []
-        async with self._seats:
-            row = await self._db.fetchone(
+        # The seat is freed and handed on at once: killed between the two, nobody would
+        # ever hand it on (the member's place is gone, so a repeat finds nothing to free).
+        async with self._seats, self._db.transaction() as tx:
+            row = await tx.fetchone(
                 "DELETE FROM circle_rsvps WHERE session_id = ? AND user_id = ? RETURNING status",
                 (session_id, user_id),
             )
