@@ -328,6 +328,16 @@ class Scheduler:
             (to_db(self._clock()), guild_id),
         )
 
+    async def open_scopes(self, kind: str) -> set[tuple[int | None, int | None]]:
+        """(guild_id, user_id) of every pending or running occurrence of `kind`: whose next
+        occurrence is already planned."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT guild_id, user_id FROM outbox"
+            " WHERE kind = ? AND state IN ('pending', 'running')",
+            (kind,),
+        )
+        return {(r["guild_id"], r["user_id"]) for r in rows}
+
     async def pending(
         self,
         *,

@@ -105,6 +105,12 @@ class Runs(Intros):
             cadences=BUDDY_CADENCES,
         )
 
+    async def ensure_all(self) -> None:
+        """Every cadence is walked (one per server): `plan` also makes sure of the heads-up,
+        which a crash between the two could have left out."""
+        for rule in await self.all_rules():
+            await self.plan(rule, await self.resume_from(rule))
+
     async def plan(self, rule: Cadence, after: datetime) -> datetime | None:
         """The next run, and its heads-up 24 hours before (when that is still ahead)."""
         due = await super().plan(rule, after)
