@@ -149,13 +149,15 @@ class CircleReminders:
         return await self._sender.to_first(
             f"{REMINDER}:{session.id}:{lead}:{user_id}",
             targets,
-            self.message(circle, session, rsvp, channel),
+            self.message(
+                circle, session, rsvp, channel, await self._sender.server_name(circle.guild_id)
+            ),
             guild_id=circle.guild_id,
             about_id=user_id,  # a channel mention names them: /my forget takes it down
         )
 
     def message(
-        self, circle: Circle, session: Session, rsvp: Rsvp, channel: int | None
+        self, circle: Circle, session: Session, rsvp: Rsvp, channel: int | None, server: str
     ) -> Outgoing:
         """The reminder card for one member, with their own signed buttons."""
         fields = [Field("When", session.when)]
@@ -176,8 +178,7 @@ class CircleReminders:
                 "someone who's waiting. No explanation needed."
             ),
             fields=tuple(fields),
-            footer=f"From {self._sender.guild_name(circle.guild_id)}. "
-            "/my pause there rests every DM for a while.",
+            footer=f"From {server}. /my pause there rests every DM for a while.",
             colour=Palette.CALM,
         )
         ids = {"guild": circle.guild_id, "session": session.id}

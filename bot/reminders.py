@@ -184,7 +184,7 @@ class Reminders(RecurringRules[ReminderRule]):
         return map(restful, daily_occurrences(prefix, after, rule.at, zone, rule.days))
 
     async def when_due(self, rule: ReminderRule, job: Job) -> str:
-        server = self._sender.guild_name(rule.guild_id)
+        server = await self._sender.server_name(rule.guild_id)
         message = Outgoing(
             cards=(
                 Card(

@@ -8,9 +8,11 @@ Every press is checked the same way before a feature sees it:
 1. the custom_id decodes to a registered route (else a kind "this button has expired");
 2. the server comes from trusted data: the interaction's own server, or — in a DM — a server id
    whose signature binds it to the presser; a mismatch is refused;
-3. the presser is a *current* member of that server (asked of Discord when pressed from a DM;
-   one who left is told kindly and their reminders there stop), or a moderator where the route
-   says so; stop buttons work for anyone they were made for, even outside the server;
+3. Haven is still in that server (a DM press arrives on shard 0 whatever its server, so one on
+   another process's shard is asked of Discord: `Delivery.guild`), and the presser is a
+   *current* member of it (asked of Discord when pressed from a DM; one who left is told
+   kindly and their reminders there stop), or a moderator where the route says so; stop
+   buttons work for anyone they were made for, even outside the server;
 4. errors go through the one policy in `cogs/_replies.py`, so nothing ends in "This
    interaction failed".
 """
@@ -42,6 +44,11 @@ class Stale(UserError):
             "That button is from an older message, or isn't one I recognise, so I left "
             "everything as it was. The commands (like `/checkin`) work any time."
         )
+
+
+class NotInServer(NotAllowed):
+    def __init__(self) -> None:
+        super().__init__("I'm not part of that server any more, so this can't do anything there.")
 
 
 @dataclass
@@ -140,16 +147,22 @@ class Components:
             guild_id = claimed
         elif claimed is not None and claimed != guild_id:
             raise Stale()
-        guild = self._bot.get_guild(guild_id)
+        # A DM press comes to shard 0 whatever server it is about: that server may be on
+        # another process's shard, so "not cached here" is asked of Discord, not assumed.
+        guild = await services.delivery.guild(guild_id)
         if guild is None:
-            raise NotAllowed(
-                "I'm not part of that server any more, so this can't do anything there."
-            )
+            raise NotInServer()
         member: discord.Member | None
         if isinstance(interaction.user, discord.Member) and interaction.guild_id == guild_id:
             member = interaction.user
         else:
-            member = await services.delivery.member(guild_id, user_id, fresh=True)
+            try:
+                member = await services.delivery.member(guild_id, user_id, fresh=True)
+            except (discord.NotFound, discord.Forbidden):
+                # Discord refused Haven that server: removed since it was last asked about?
+                if await services.delivery.guild(guild_id) is None:
+                    raise NotInServer() from None
+                raise
         if member is None and route.who != "anyone":
             raise NotAllowed(
                 f"You're no longer a member of **{discord.utils.escape_markdown(guild.name)}**, "

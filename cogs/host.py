@@ -42,6 +42,8 @@ def namer(bot: HavenBot, guild_id: int) -> NameOf:
     """Display names (server nicknames) as this server knows its members."""
 
     async def name_of(user_id: int) -> str | None:
+        # Only a shortcut: a server on another process's shard (a DM press) is not cached
+        # here, and `delivery.member` asks Discord about it.
         guild = bot.get_guild(guild_id)
         member = guild.get_member(user_id) if guild else None
         if member is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -50,8 +51,12 @@ async def ask(press: Press) -> None:
     if channel_id is None:
         await reply(press.interaction, REACH_OUT_REPLIES[ReachOut.NO_MOD_CHANNEL])
         return
-    guild = bot.get_guild(press.guild_id)
-    channel = guild.get_channel(channel_id) if guild else None
+    # Pressed in a DM (on shard 0), the server may be on another process's shard: looked up
+    # through delivery, which asks Discord then.
+    try:
+        channel = await bot.services.delivery.channel(press.guild_id, channel_id)
+    except (TimeoutError, discord.HTTPException, aiohttp.ClientError):
+        channel = None
     where = f"**#{discord.utils.escape_markdown(channel.name)}**" if channel else "their channel"
     send = discord.ui.Button[Any](
         label="Yes, let them know",

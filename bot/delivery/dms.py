@@ -32,8 +32,11 @@ class Dms(Ledger):
 
         `kind` names the kind of DM (declared in `bot/dm_stops.py`); its stop button is added.
         """
-        if self._client.get_guild(guild_id) is None:
-            return Delivered.NO_ACCESS  # Haven is not (or not yet) in that server
+        try:
+            if await self.guild(guild_id) is None:
+                return Delivered.NO_ACCESS  # Haven is not (or not yet) in that server
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+            return await self._failed(key, guild_id, user_id, about_id, exc)
         if await self.dm_closed(user_id):
             await self._record(key, guild_id, user_id, about_id, "dm_closed")
             return Delivered.DM_CLOSED
@@ -68,8 +71,14 @@ class Dms(Ledger):
         is asked about afresh, so one who rests, stopped this kind or left is never pinged in
         a channel instead. A `Post` pings whom it names.
         """
-        if not targets or self._client.get_guild(guild_id) is None:
+        if not targets:
             return Reached(Delivered.NO_ACCESS)
+        try:
+            if await self.guild(guild_id) is None:
+                return Reached(Delivered.NO_ACCESS)
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+            log.warning("could not look up server %s for %s: %r", guild_id, key, exc)
+            return Reached(Delivered.FAILED)  # Discord could not say: retry, never fall back
         keys = [_attempt_key(key, target) for target in targets]
         marks = ",".join("?" * len(keys))
         done = await self._db.fetchall(
@@ -124,6 +133,7 @@ class Dms(Ledger):
             if kind is None:
                 raise ValueError(f"{key!r} is a DM: pass its kind, so it keeps its stop button")
             message = self._with_stop(message, row["guild_id"], row["user_id"], kind)
+        # Cached only on the shard's own process; elsewhere Discord answers instead.
         channel = self._client.get_channel(row["channel_id"])
         if (
             isinstance(channel, discord.abc.GuildChannel | discord.Thread)

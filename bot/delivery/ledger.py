@@ -3,6 +3,18 @@
 Also who is still a member (asked of Discord, or the member list with MEMBERS_INTENT), because
 DMs, threads and presses all need to know; and the DM channel Discord gave us for each member
 (`dm_channels`), so a DM, even the first after a restart, costs Discord one request, not two.
+
+**Servers on other processes' shards.** With SHARD_COUNT a process's cache holds only the
+servers of its own shards, yet it runs any due job (and every DM press arrives on shard 0), so
+"not in the cache" does not mean "Haven was removed". `guild` is the one lookup: the cached
+server; None when this process holds the server's shard (its gateway keeps the cache true, so
+the server is gone); else Discord is asked once (GET /guilds/{id}), the answer — "not in it"
+included — remembered for `GUILD_MEMORY_SECONDS` in a bounded memory, so a fan-out costs one
+request per server, not one per DM. Such a server has no member list or channels here:
+members are asked of Discord (`member`), channels looked up the same way (`channel`), and
+permission pre-checks are skipped (`knows_permissions`), Discord's own answer (403/50013,
+handled like any refusal) standing in for them. Unsharded, every server is held: nothing
+here asks Discord anything it did not ask before.
 """
 
 from __future__ import annotations
@@ -13,8 +25,9 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 import aiohttp
 import discord
@@ -34,6 +47,7 @@ log = logging.getLogger(__name__)
 CLOSED_DM_MEMORY = timedelta(days=CLOSED_DM_DAYS)
 DM_CLOSED_CODE = 50007
 UNKNOWN_CHANNEL_CODE = 10003
+UNKNOWN_GUILD_CODE = 10004
 MISSING_ACCESS_CODE = 50001
 MISSING_PERMISSIONS_CODE = 50013
 
@@ -42,6 +56,9 @@ ChannelTrouble = Callable[[int, int, str], Awaitable[object]]
 DM_CHANNEL_MEMORY_SIZE = 20_000  # DM channel ids kept in memory (the rest are one read away)
 MEMBER_MEMORY_SECONDS = 600  # how long "yes, they are a member" is believed without asking again
 MEMBER_MEMORY_SIZE = 20_000
+# Servers (and their channels) on other processes' shards, as Discord last described them.
+GUILD_MEMORY_SECONDS = 300
+GUILD_MEMORY_SIZE = 1_000
 
 _STYLES = {
     "primary": discord.ButtonStyle.primary,
@@ -49,6 +66,53 @@ _STYLES = {
     "success": discord.ButtonStyle.success,
     "danger": discord.ButtonStyle.danger,
 }
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Remembered(Generic[K, V]):
+    """Discord's answers by key, each believed for `seconds` and asked once at a time (a
+    fan-out's concurrent jobs wait for the one request instead of each making it); at most
+    `size` kept, the least recently used forgotten first. None is an answer too ("not there").
+    """
+
+    def __init__(self, seconds: float, size: int) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._answers: OrderedDict[K, tuple[float, V | None]] = OrderedDict()
+        self._asking: weakref.WeakValueDictionary[K, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def known(self, key: K) -> tuple[bool, V | None]:
+        """(True, the answer) while one is believed, else (False, None); never asks."""
+        entry = self._answers.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return False, None
+        self._answers.move_to_end(key)
+        return True, entry[1]
+
+    def forget(self, key: K) -> None:
+        self._answers.pop(key, None)
+
+    async def get(self, key: K, ask: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The believed answer, else `ask()`'s (remembered; an exception is not)."""
+        found, answer = self.known(key)
+        if found:
+            return answer
+        lock = self._asking.get(key)
+        if lock is None:
+            lock = self._asking[key] = asyncio.Lock()
+        async with lock:
+            found, answer = self.known(key)
+            if found:
+                return answer
+            answer = await ask()
+            self._answers[key] = (time.monotonic() + self._seconds, answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+            return answer
 
 
 def nonce_for(key: str) -> str:
@@ -90,8 +154,18 @@ class Ledger:
         routes: Routes,
         *,
         clock: Clock = utcnow,
+        holds: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
+        """`holds(guild_id)`: whether this process holds the server's shard (`Settings.holds`;
+        always, unsharded)."""
         self._client = client
+        self._holds = holds
+        self._guilds: Remembered[int, discord.Guild] = Remembered(
+            GUILD_MEMORY_SECONDS, GUILD_MEMORY_SIZE
+        )
+        self._channels: Remembered[tuple[int, int], discord.abc.GuildChannel] = Remembered(
+            GUILD_MEMORY_SECONDS, GUILD_MEMORY_SIZE
+        )
         self._db = db
         self._members = members
         self._dm_stops = dm_stops
@@ -187,8 +261,13 @@ class Ledger:
 
         `about_id` names the member the post is about, so their data requests find it.
         """
-        if guild_id is not None and self._client.get_guild(guild_id) is None:
-            return Delivered.NO_ACCESS  # Haven was removed from that server: never knock
+        if guild_id is not None:
+            try:
+                if await self.guild(guild_id) is None:
+                    return Delivered.NO_ACCESS  # Haven was removed from that server: never knock
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                return await self._failed(key, guild_id, None, about_id, exc)
+        # Cached only for a server on this process's shards: elsewhere Discord answers instead.
         channel = self._client.get_channel(channel_id)
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread) and missing_permissions(
             channel, embeds=bool(message.cards)
@@ -206,20 +285,70 @@ class Ledger:
                 await self._trouble(guild_id, channel_id, problem)
         return outcome
 
+    async def guild(self, guild_id: int) -> discord.Guild | None:
+        """The server, or None when Haven is not in it (see the module docstring).
+
+        Cached for a server on this process's shards, where the cache is the truth; for one on
+        another process's shard asked of Discord, remembered for `GUILD_MEMORY_SECONDS`
+        (404/403 mean Haven is not in it). Raises (HTTPException, a timeout) when Discord
+        could not say: not knowing is not "removed".
+        """
+        cached = self._client.get_guild(guild_id)
+        if cached is not None or self._holds(guild_id):
+            return cached
+        return await self._guilds.get(guild_id, lambda: self._fetch_guild(guild_id))
+
+    async def _fetch_guild(self, guild_id: int) -> discord.Guild | None:
+        try:
+            return await self._client.fetch_guild(guild_id, with_counts=False)
+        except (discord.NotFound, discord.Forbidden):
+            return None
+
+    def knows_permissions(self, guild: discord.Guild) -> bool:
+        """Whether Haven's permissions in `guild` can be read here: only for a server in this
+        process's cache (its gateway keeps roles, overwrites and Haven's own member current).
+        One asked of Discord has no member list: skip the pre-check and let Discord answer."""
+        return self._client.get_guild(guild.id) is guild
+
+    async def channel(self, guild_id: int, channel_id: int) -> discord.abc.GuildChannel | None:
+        """One of the server's channels (not a thread), or None when it is gone, belongs to
+        another server or is hidden from Haven. From the cache like `Guild.get_channel` for a
+        server on this process's shards; else asked of Discord (GET /channels/{id}) and
+        remembered like servers. Raises when Discord could not say."""
+        guild = self._client.get_guild(guild_id)
+        if guild is not None or self._holds(guild_id):
+            return guild.get_channel(channel_id) if guild else None
+        return await self._channels.get(
+            (guild_id, channel_id), lambda: self._fetch_channel(guild_id, channel_id)
+        )
+
+    async def _fetch_channel(
+        self, guild_id: int, channel_id: int
+    ) -> discord.abc.GuildChannel | None:
+        try:
+            channel = await self._client.fetch_channel(channel_id)
+        except (discord.NotFound, discord.Forbidden, discord.InvalidData):
+            return None
+        if isinstance(channel, discord.abc.GuildChannel) and channel.guild.id == guild_id:
+            return channel
+        return None
+
     async def member(
         self, guild_id: int, user_id: int, *, fresh: bool = False
     ) -> discord.Member | None:
         """The member as Discord knows them now, or None when they are not in the server.
 
-        With the members intent (MEMBERS_INTENT) the server's member list is kept current by
-        Discord's events, so the cache is the answer. Without it Haven asks (one REST call,
+        With the members intent (MEMBERS_INTENT) the member list of a server on this process's
+        shards is kept current by Discord's events, so the cache is the answer. Otherwise
+        (without it, or a server on another process's shard) Haven asks (one REST call,
         remembered briefly for DMs; `fresh` for a press, which must know *now*). Learning that
-        someone left tells `Members.left`, so features stop what they send them.
+        someone left tells `Members.left`, so features stop what they send them. Raises when
+        Discord could not say.
         """
-        guild = self._client.get_guild(guild_id)
+        guild = await self.guild(guild_id)
         if guild is None:
             return None
-        if self._client.intents.members and guild.chunked:
+        if self._client.intents.members and guild.chunked and self._holds(guild_id):
             cached = guild.get_member(user_id)
             if cached is None:
                 await self._members.left(guild_id, user_id)
@@ -230,7 +359,14 @@ class Ledger:
             return known[1]
         try:
             member = await guild.fetch_member(user_id)
-        except discord.NotFound:
+        except (discord.NotFound, discord.Forbidden) as exc:
+            if not self._holds(guild_id) and exc.code in (UNKNOWN_GUILD_CODE, MISSING_ACCESS_CODE):
+                # Haven was removed since Discord last described the server: ask afresh next
+                # time. Not "they left": raised, like any answer that is not about them.
+                self._guilds.forget(guild_id)
+                raise
+            if isinstance(exc, discord.Forbidden):
+                raise
             self._known_members.pop(key, None)
             await self._members.left(guild_id, user_id)
             return None
@@ -281,9 +417,13 @@ class Ledger:
         """Forget that a member's DMs were closed (they just opted in to DMs again)."""
         await self._db.execute("DELETE FROM closed_dms WHERE user_id = ?", (user_id,))
 
-    def guild_name(self, guild_id: int) -> str:
-        """The server's name as Discord shows it (for DMs, which have no server context)."""
-        guild = self._client.get_guild(guild_id)
+    async def server_name(self, guild_id: int) -> str:
+        """The server's name as Discord shows it (for DMs, which have no server context): from
+        the cache, or asked of Discord once for a server on another process's shard."""
+        try:
+            guild = await self.guild(guild_id)
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError):
+            guild = None
         return guild.name if guild else "your server"
 
     def _lock(self, key: str) -> asyncio.Lock:

@@ -1,4 +1,8 @@
-"""Places Haven makes: private threads and scheduled events, each once per ledger key."""
+"""Places Haven makes: private threads and scheduled events, each once per ledger key.
+
+For a server on another process's shard (`Ledger.guild`) the channel is asked of Discord and
+Haven's permissions are not pre-checked: Discord's refusal is the answer, recorded as any.
+"""
 
 from __future__ import annotations
 
@@ -67,18 +71,29 @@ class Places(Ledger):
             thread_id: int | None = row["channel_id"] if row else None
             if row is not None and row["state"] == "sent" and thread_id is not None:
                 return thread_id
-            guild = self._client.get_guild(guild_id)
-            channel = guild.get_channel(channel_id) if guild else None
+            try:
+                guild = await self.guild(guild_id)
+                channel = await self.channel(guild_id, channel_id) if guild else None
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                await self._failed(key, guild_id, None, about_id, exc)
+                return None
+            # Haven's permissions are known only in a server on this process's shards;
+            # elsewhere Discord's answer stands in for the pre-check.
+            cached = guild is not None and self.knows_permissions(guild)
             # Private threads exist only in text channels.
-            if not isinstance(channel, discord.TextChannel) or missing_permissions(
-                channel, embeds=False, threads=True
+            if not isinstance(channel, discord.TextChannel) or (
+                cached and missing_permissions(channel, embeds=False, threads=True)
             ):
                 await self._record(key, guild_id, None, about_id, "failed", error="no access")
                 return None
             name = shorten(name.strip(), THREAD_NAME_LIMIT)
-            if thread_id is None and row is not None:
-                thread_id = _made_thread(channel, name)
             try:
+                if thread_id is None and row is not None:
+                    thread_id = (
+                        _made_thread(channel, name)
+                        if cached
+                        else await self._made_thread_elsewhere(guild_id, channel_id, name)
+                    )
                 if thread_id is None:
                     await self._record(key, guild_id, None, about_id, "sending")
                     thread = await channel.create_thread(
@@ -110,7 +125,10 @@ class Places(Ledger):
         Delivery records last 30 days: sync again within that time (or plan events nearer).
         """
         async with self._lock(key):
-            guild = self._client.get_guild(guild_id)
+            try:
+                guild = await self.guild(guild_id)
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                return await self._failed(key, guild_id, None, None, exc)
             if guild is None:
                 return Delivered.NO_ACCESS
             row = await self._db.fetchone(
@@ -119,9 +137,14 @@ class Places(Ledger):
             if spec is None:
                 return await self._cancel_event(key, guild, row)
             event_id: int | None = row["channel_id"] if row else None
-            channel = guild.get_channel(spec.channel_id) if spec.channel_id else None
+            try:
+                channel = await self.channel(guild_id, spec.channel_id) if spec.channel_id else None
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                return await self._failed(key, guild_id, None, None, exc)
             payload = _event_payload(spec, channel)
-            if payload is None or not _may_manage_events(guild, channel):
+            if payload is None or (
+                self.knows_permissions(guild) and not _may_manage_events(guild, channel)
+            ):
                 await self._record(key, guild_id, None, None, "failed", error="no access")
                 return Delivered.NO_ACCESS
             mark = (
@@ -164,6 +187,23 @@ class Places(Ledger):
             if exc.code != UNKNOWN_MEMBER_CODE:
                 raise  # the thread itself is gone; they left just now otherwise
 
+    async def _made_thread_elsewhere(self, guild_id: int, channel_id: int, name: str) -> int | None:
+        """`_made_thread` for a server on another process's shard, whose threads this process
+        never saw: the server's active threads, asked of Discord (one request, only after an
+        interrupted creation)."""
+        me = self._client.user
+        listing = await self._client.http.get_active_threads(guild_id)
+        for thread in listing.get("threads", []):
+            if (
+                me is not None
+                and str(thread.get("parent_id")) == str(channel_id)
+                and str(thread.get("owner_id")) == str(me.id)
+                and thread.get("name") == name
+                and thread.get("type") == discord.ChannelType.private_thread.value
+            ):
+                return int(thread["id"])
+        return None
+
     async def _made_event(self, guild: discord.Guild, spec: EventSpec) -> int | None:
         """The still-scheduled event Haven made for `spec`, if an interrupted call made it."""
         me = self._client.user
@@ -190,7 +230,7 @@ class Places(Ledger):
         event_id: int | None = row["channel_id"] if row else None
         if event_id is None:
             return Delivered.ALREADY_SENT
-        if not _may_manage_events(guild, None):
+        if self.knows_permissions(guild) and not _may_manage_events(guild, None):
             await self._record(key, guild.id, None, None, "failed", error="no access")
             return Delivered.NO_ACCESS
         try:

@@ -127,6 +127,7 @@ class Rest:
             r("DELETE", "/channels/{channel}/thread-members/{user}", self.thread_member_delete),
             # guilds
             r("GET", "/guilds/{guild}", self.get_guild),
+            r("GET", "/guilds/{guild}/threads/active", self.active_threads),
             r("GET", "/guilds/{guild}/channels", self.guild_channels),
             r("GET", "/guilds/{guild}/roles", self.guild_roles),
             r("GET", "/guilds/{guild}/members", self.guild_members),
@@ -688,8 +689,25 @@ class Rest:
         return 204, None
 
     # ---- guilds -------------------------------------------------------------------------------
-    async def get_guild(self, call: Call, p: dict[str, str]) -> Result:
+    def _world_answer(self, p: dict[str, str]) -> int:
+        """The server, where asking whether Haven is in it is itself the question: a 404 or
+        403 is an answer about the world, not a rule the bot broke by asking."""
+        try:
+            return self._guild(p)
+        except Rejected as r:
+            raise Rejected(r.status, r.code, r.message, rule=False) from None
+
+    async def active_threads(self, call: Call, p: dict[str, str]) -> Result:
         gid = self._guild(p)
+        threads = [
+            self.world.channel_payload(c.id)
+            for c in self.world.channels.values()
+            if c.guild_id == gid and c.type in THREAD_TYPES and not c.archived
+        ]
+        return 200, {"threads": threads, "members": []}
+
+    async def get_guild(self, call: Call, p: dict[str, str]) -> Result:
+        gid = self._world_answer(p)
         data = self.world.guild_payload(gid)
         if call.query.get("with_counts") in ("true", "1", "True"):
             n = len(self.world.guilds[gid].members)
@@ -716,7 +734,7 @@ class Rest:
         return 200, [self.world.member_payload(gid, u) for u in ids]
 
     async def guild_member(self, call: Call, p: dict[str, str]) -> Result:
-        gid = self._guild(p)
+        gid = self._world_answer(p)
         uid = self._id(p["user"], 10013, "Unknown User")
         if uid not in self.world.guilds[gid].members:
             # An answer about the world (they left), not a rule the bot broke by asking.
