@@ -40,7 +40,7 @@ import bot.db.transfer as transfer_module
 from bot.__main__ import main
 from bot.db import migrate, open_database
 from bot.db.migrate import MIGRATIONS_ROOT, load_migrations
-from bot.db.transfer import Table, TransferError, copy_order
+from bot.db.transfer import TRANSIENT, Table, TransferError, copy_order
 from tests.clock import FakeClock, utc
 from tests.conftest import TOKEN, Haven, say
 from tests.fakediscord import (
@@ -246,6 +246,7 @@ def sqlite_tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
+            if r[0] not in TRANSIENT
         ]
         return {
             name: sorted(db.execute(f"SELECT * FROM {name}").fetchall(), key=repr) for name in names

@@ -43,6 +43,9 @@ BATCH_ROWS = 5_000
 CONNECT_TIMEOUT = 15.0
 LOCK_WAIT = "10s"  # for other sessions on the target to let go of its tables
 PG_BOOKKEEPING = frozenset({"schema_version"})
+# The running cluster's state, not the community's data: the shared request budget is written
+# by processes on PostgreSQL only, and starts afresh there.
+TRANSIENT = frozenset({"rate_budget"})
 
 
 class TransferError(RuntimeError):
@@ -192,6 +195,8 @@ async def read_schema(conn: aiosqlite.Connection) -> dict[str, Table]:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
     )
     for (name,) in names:
+        if name in TRANSIENT:
+            continue
         info = list(await conn.execute_fetchall(f"PRAGMA table_info({_ident(name)})"))
         columns = tuple(str(r[1]) for r in info)
         pk = tuple(str(r[1]) for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
