@@ -179,6 +179,24 @@ async def test_pause_holds_reminders_and_resume_brings_them_back(haven: Haven) -
     assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 29, 9)]
 
 
+async def test_a_reminder_moved_to_a_time_already_past_stays_tomorrows_across_a_restart(
+    haven: Haven,
+) -> None:
+    """Moved from 11:00 to 09:30 at 10:00: "next: tomorrow", and a restart must not revive
+    today's cancelled occurrence as a reminder due half an hour ago."""
+    haven.clock.set(utc(2026, 11, 28, 10))
+    await say(haven, "my", "reminder", time="11:00")
+    assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 28, 11)]
+    await say(haven, "my", "reminder", time="09:30")
+    assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 29, 9, 30)]
+
+    await haven.restart()
+    await run_at(haven, utc(2026, 11, 28, 10, 0, 5))
+
+    assert haven.fake.dms_to(ALICE) == []
+    assert await pending(haven, REMINDER, ALICE) == [utc(2026, 11, 29, 9, 30)]
+
+
 async def test_reminder_off(haven: Haven) -> None:
     await say(haven, "my", "reminder", time="09:00", days="weekdays")
     assert "are off" in await say(haven, "my", "reminder-off")
