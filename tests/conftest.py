@@ -7,7 +7,10 @@ interaction got an answer (no "The application did not respond"), and the bot is
 `--backend postgresql` (or HAVEN_TEST_BACKEND=postgresql) runs the same tests on PostgreSQL: a
 throwaway cluster started for the session (`tests/pgcluster.py`), a database migrated once as
 a template, and a fresh copy of it for each test. Tests marked `sqlite_only` look at SQLite's
-own files (what a deleted row leaves on disk) and are skipped there, saying so.
+own files (what a deleted row leaves on disk) and are skipped there, saying so. Tests that never
+open Haven's database (no `haven`, `new_database`, `pg` or `backend` fixture: the fake, the
+message builders, the matcher, the schema parity and migrate-db tests with clusters of their
+own) are the same on every backend, so the PostgreSQL run leaves them to the SQLite run.
 """
 
 from __future__ import annotations
@@ -127,13 +130,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+USES_THE_BACKEND = frozenset({"haven", "new_database", "pg", "backend"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--backend") == "sqlite":
         return
     skip = pytest.mark.skip(reason="looks at SQLite's own files")
+    kept, same_everywhere = [], []
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        (kept if fixtures & USES_THE_BACKEND else same_everywhere).append(item)
+    if same_everywhere:
+        config.hook.pytest_deselected(items=same_everywhere)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
