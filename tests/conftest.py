@@ -137,7 +137,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--backend") == "sqlite":
         return
     skip = pytest.mark.skip(reason="looks at SQLite's own files")
-    kept, same_everywhere = [], []
+    kept: list[pytest.Item] = []
+    same_everywhere: list[pytest.Item] = []
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
