@@ -20,6 +20,8 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.checkins
 	$(BIN)/python -m bench.circles
 	$(BIN)/python -m bench.pairing
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.load
 
 $(VENV)/.venv-created:
 	$(PYTHON) -m venv $(VENV)

@@ -276,11 +276,28 @@ class CirclesBase:
     async def upcoming(self, guild_id: int) -> list[tuple[Circle, Session | None, Seats | None]]:
         """Every active circle with its next session and seat counts, soonest first; those
         with no session planned come last (session and seats None)."""
+        # Two statements for the whole server, not two per circle: /circle list runs often.
+        sessions = ", ".join(f"s.{column.strip()}" for column in _SESSION.split(","))
+        rows = await self._db.fetchall(
+            f"SELECT {sessions},"
+            " (SELECT count(*) FROM circle_rsvps r WHERE r.session_id = s.id"
+            " AND r.status = 'going') AS going,"
+            " (SELECT count(*) FROM circle_rsvps r WHERE r.session_id = s.id"
+            " AND r.status = 'waiting') AS waiting"
+            " FROM circle_sessions s WHERE s.guild_id = ? AND s.state = 'planned'"
+            " AND s.starts_at = (SELECT min(t.starts_at) FROM circle_sessions t"
+            " WHERE t.circle_id = s.circle_id AND t.state = 'planned' AND t.starts_at > ?)",
+            (guild_id, to_db(self._clock())),
+        )
+        nearest = {row["circle_id"]: row for row in rows}
         out: list[tuple[Circle, Session | None, Seats | None]] = []
         for circle in await self.active(guild_id):
-            session = await self.next_session(circle)
-            seats = await self.seats(session.id, circle.capacity) if session else None
-            out.append((circle, session, seats))
+            row = nearest.get(circle.id)
+            if row is None:
+                out.append((circle, None, None))
+            else:
+                seats = Seats(int(row["going"]), int(row["waiting"]), circle.capacity)
+                out.append((circle, Session.from_row(row), seats))
         out.sort(key=lambda item: (item[1] is None, item[1].starts_at if item[1] else 0))
         return out
 
