@@ -90,6 +90,21 @@ class Killed(BaseException):
     the bot carries on past it, as nothing carries on past a kill."""
 
 
+class _Reads:
+    """The read-only connection, its statements counted (and killed) with the writer's."""
+
+    def __init__(self, crasher: Crasher, reader: Any) -> None:
+        self._crasher = crasher
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def execute_fetchall(self, sql: str, params: Any = ()) -> Any:
+        self._crasher._next(sql)
+        return self._reader.execute_fetchall(sql, params)
+
+
 class Crasher:
     """Stands in for a `Database`'s aiosqlite connection. Counting, it records each statement;
     at statement `at` it copies the database files as a kill -9 would leave them, and from
@@ -104,6 +119,9 @@ class Crasher:
         self.statements: list[str] = []
         self.dead = False
         vars(db)["_conn"] = self
+        reader = vars(db).get("_reader")
+        if reader is not None:  # plain reads have a connection of their own: count them too
+            vars(db)["_reader"] = _Reads(self, reader)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
