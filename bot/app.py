@@ -156,10 +156,13 @@ class HavenBot(commands.Bot):
         for name in COGS:
             await self.load_extension(name)
         services = self._services
-        for start in services.features.starts:
-            await start()
+        # Processes starting together on one PostgreSQL database take turns: each finds the
+        # rules the first planned and the tree it synced, and does neither again.
+        async with db.cluster_lock("start-up"):
+            for start in services.features.starts:
+                await start()
+            await self._sync_commands_if_changed()
         await services.scheduler.start()
-        await self._sync_commands_if_changed()
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full scans, whose pauses would otherwise stall the event loop.
         gc.freeze()
