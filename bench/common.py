@@ -45,9 +45,14 @@ class BotProcess:
 
 @asynccontextmanager
 async def running_bot(
-    fake: FakeDiscord, db_path: Path, *, extra_env: dict[str, str] | None = None
+    fake: FakeDiscord,
+    db_path: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    log_path: Path | None = None,
 ) -> AsyncIterator[BotProcess]:
-    """Start `python -m bench.botproc` against `fake`; stop it with SIGTERM and read its stats."""
+    """Start `python -m bench.botproc` against `fake` (its output to `log_path` if given);
+    stop it with SIGTERM and read its stats. A bot that exits during start-up stops the run."""
     stats_path = Path(tempfile.mkdtemp()) / "stats.json"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))},
@@ -59,12 +64,25 @@ async def running_bot(
         **(extra_env or {}),
     }
     identified = fake.identify_count
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.botproc", env=env, cwd=ROOT
-    )
+    log = log_path.open("wb") if log_path is not None else None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.botproc", env=env, cwd=ROOT, stdout=log, stderr=log
+        )
+    finally:
+        if log is not None:
+            log.close()
     bot = BotProcess(proc, stats_path)
     try:
-        await fake.wait_identified(timeout=120, n=identified + 1)
+        ready = asyncio.ensure_future(fake.wait_identified(timeout=120, n=identified + 1))
+        exited = asyncio.ensure_future(proc.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""  # noqa: ASYNC240 (once, failing)
+            raise SystemExit(f"the bot exited during start-up ({proc.returncode}):\n{tail}")
+        exited.cancel()
+        ready.result()
         await asyncio.sleep(3)  # discord.py's guild_ready_timeout (2 s) before on_ready
         yield bot
     finally:

@@ -42,25 +42,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import random
 import re
-import signal
 import sqlite3
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from bench.circles import ZONES, seed
-from bench.common import ROOT, BotProcess, machine, new_fake, percentile
+from bench.common import BotProcess, machine, new_fake, percentile, running_bot
 from bot.checkins import FEELINGS
 from bot.timeutil import to_db
 from tests.fakediscord import CH_CHECKINS, CH_MODS, GUILD, MONA, Call, FakeDiscord, Interaction
@@ -435,52 +431,6 @@ async def drive(mix: Mix, rate: float, count: int, start: float) -> list[Sent]:
 # --- running the bot with its log captured ---------------------------------------------------
 
 
-@asynccontextmanager
-async def running_bot_logged(
-    fake: FakeDiscord, db_path: Path, log_path: Path, *, extra_env: dict[str, str]
-) -> AsyncIterator[BotProcess]:
-    """`bench.common.running_bot`, with the bot's stdout and stderr written to `log_path`."""
-    stats_path = log_path.with_name("stats.json")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))},
-        "DISCORD_TOKEN": fake.token,
-        "DISCORD_API_BASE": fake.api_base,
-        "FAKE_DISCORD_GATEWAY": fake.gateway_url,
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "BENCH_STATS": str(stats_path),
-        **extra_env,
-    }
-    identified = fake.identify_count
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.botproc", env=env, cwd=ROOT, stdout=log, stderr=log
-        )
-    bot = BotProcess(proc, stats_path)
-    try:
-        ready = asyncio.ensure_future(fake.wait_identified(timeout=120, n=identified + 1))
-        exited = asyncio.ensure_future(proc.wait())
-        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
-            raise SystemExit(
-                f"the bot exited during start-up ({proc.returncode}):\n{_tail(log_path)}"
-            )
-        exited.cancel()
-        ready.result()
-        await asyncio.sleep(3)  # discord.py's guild_ready_timeout (2 s) before on_ready
-        yield bot
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 60)
-        if stats_path.exists():
-            bot.stats = json.loads(stats_path.read_text())
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-2000:]
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -529,8 +479,8 @@ async def bench(fake: FakeDiscord, args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     harness_lags: list[tuple[float, float]] = []
     probe = asyncio.create_task(lag_probe(harness_lags))
-    async with running_bot_logged(
-        fake, db_path, log_path, extra_env={"MEMBERS_INTENT": "true"}
+    async with running_bot(
+        fake, db_path, log_path=log_path, extra_env={"MEMBERS_INTENT": "true"}
     ) as bot:
         mix = Mix(fake, world, rng)
         # Warm-up: each command's first call pays one-time imports and caches.
