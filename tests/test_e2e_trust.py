@@ -251,19 +251,7 @@ async def test_forget_leaves_the_member_nowhere_in_any_table(haven: Haven, tmp_p
     fake = haven.fake
     await setup_channels(haven)
     await haven.services.buddies.pair(GUILD, [ALICE, BOB], "2026-11-01T00:00:00Z")
-    await say(haven, "my", "timezone", zone="Europe/London")
-    await say(haven, "my", "quiet-hours", start="23:00", end="07:00")
-    await say(haven, "my", "noticing", enabled=True, days=2)
-    for _ in range(3):
-        await say(haven, "checkin", feeling="heavy", share="buddy", note=NOTE)
-        haven.clock.advance(hours=1)
-    await say(haven, "checkin", feeling="bright", share="channel", note=NOTE)
-    await say(haven, "checkin", feeling="tender", share="anonymous", note=NOTE)
-    support = await say(haven, "support")
-    asked = await (await fake.click(support, "Ask a moderator to reach out")).reply()
-    await (await fake.click(asked, "Yes, let them know")).reply()
-    haven.clock.advance(days=3)
-    await haven.run_due()  # the noticing nudge about Alice reaches Bob
+    await alice_lives_here(haven)
     fake.close_dms(ALICE)
     await reminder_dm_closed(haven)
     await say(haven, "checkin", user=BOB, feeling="settled", note="bob's own")
@@ -284,6 +272,25 @@ async def test_forget_leaves_the_member_nowhere_in_any_table(haven: Haven, tmp_p
     )
     assert posts_in(haven, CH_MODS) == []
     assert await _mentions(haven, BOB) != []  # Bob's own data stays
+
+
+async def alice_lives_here(haven: Haven) -> None:
+    """Alice, paired with Bob, in every check-in table: settings, shared and anonymous
+    check-ins, a reach-out request, and a noticing nudge about her that reached Bob."""
+    fake = haven.fake
+    await say(haven, "my", "timezone", zone="Europe/London")
+    await say(haven, "my", "quiet-hours", start="23:00", end="07:00")
+    await say(haven, "my", "noticing", enabled=True, days=2)
+    for _ in range(3):
+        await say(haven, "checkin", feeling="heavy", share="buddy", note=NOTE)
+        haven.clock.advance(hours=1)
+    await say(haven, "checkin", feeling="bright", share="channel", note=NOTE)
+    await say(haven, "checkin", feeling="tender", share="anonymous", note=NOTE)
+    support = await say(haven, "support")
+    asked = await (await fake.click(support, "Ask a moderator to reach out")).reply()
+    await (await fake.click(asked, "Yes, let them know")).reply()
+    haven.clock.advance(days=3)
+    await haven.run_due()  # the noticing nudge about Alice reaches Bob
 
 
 async def circle_life(haven: Haven) -> None:

@@ -71,6 +71,7 @@ from tests.fakediscord import (
     FakeDiscord,
     Message,
 )
+from tests.test_e2e_trust import alice_lives_here
 
 CRASH_POINTS = int(os.environ.get("HAVEN_CRASH_POINTS", "12"))
 START = utc(2026, 11, 28, 12)  # a Saturday
@@ -469,7 +470,6 @@ async def seed_forget(haven: Haven) -> None:
     settings, a reminder, a moderator reach-out, a buddy (Bob) with an intro, an avoid, a
     circle she hosts and one she co-hosts and comes to every week — where Carol waits for her
     seat at the next session."""
-    fake = haven.fake
     await say(
         haven,
         "haven",
@@ -484,19 +484,7 @@ async def seed_forget(haven: Haven) -> None:
     await buddies.join(GUILD, BOB)
     await buddies.avoid(GUILD, ALICE, CAROL)
     await buddies._start(GUILD, [ALICE, BOB], run_key="seed")
-    await say(haven, "my", "timezone", zone="Europe/London")
-    await say(haven, "my", "quiet-hours", start="23:00", end="07:00")
-    await say(haven, "my", "noticing", enabled=True, days=2)
-    for _ in range(3):
-        await say(haven, "checkin", feeling="heavy", share="buddy", note=NOTE)
-        haven.clock.advance(hours=1)
-    await say(haven, "checkin", feeling="bright", share="channel", note=NOTE)
-    await say(haven, "checkin", feeling="tender", share="anonymous", note=NOTE)
-    support = await say(haven, "support")
-    asked = await (await fake.click(support, "Ask a moderator to reach out")).reply()
-    await (await fake.click(asked, "Yes, let them know")).reply()
-    haven.clock.advance(days=3)
-    await haven.run_due()  # the noticing nudge about Alice reaches Bob
+    await alice_lives_here(haven)
     await say(haven, "my", "reminder", time="12:30")
     circles = haven.services.circles
     await circles.create(GUILD, name="Alice's", weekday="monday", at="18:00", host_id=ALICE)
