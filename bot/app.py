@@ -170,7 +170,13 @@ class HavenBot(commands.Bot):
     def _build(self, db: Database, routes: Routes, *, pseudonyms: bytes) -> Services:
         clock, texts = self.clock, self._texts
         features = Features()
-        scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready)
+        settings = self.settings
+        shards = (
+            (settings.shard_count, settings.shard_ids)
+            if settings.shard_count is not None and settings.shard_ids is not None
+            else None
+        )
+        scheduler = Scheduler(db, clock=clock, gate=self.wait_until_ready, shards=shards)
         guilds = Guilds(db, clock=clock)
         members = Members(db, clock=clock)
         dm_stops = DmStops(db, clock=clock)

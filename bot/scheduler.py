@@ -128,11 +128,23 @@ class Scheduler:
         clock: Clock = utcnow,
         gate: Callable[[], Awaitable[Any]] | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        shards: tuple[int, tuple[int, ...]] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._gate = gate
         self._handlers: dict[str, Handler] = {}
+        # This process's shards (count, ids): their servers' jobs are claimed first, so a
+        # process mostly sends for servers it has cached, and asks Discord about another
+        # shard's server only when its own work is done (or a dead process's is waiting).
+        self._mine_first = ""
+        if shards is not None:
+            count, ids = shards
+            held = ", ".join(str(int(i)) for i in ids)
+            self._mine_first = (
+                f"CASE WHEN guild_id IS NULL OR (guild_id / 4194304) % {int(count)} IN ({held})"
+                " THEN 0 ELSE 1 END, "
+            )
         self._on_missed: dict[str, Missed] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self._run_lock = asyncio.Lock()
@@ -421,7 +433,8 @@ class Scheduler:
         return await self._db.fetchall(
             "UPDATE outbox SET state = 'running', attempts = attempts + 1, claimed_by = ?,"
             " lease_until = ? WHERE id IN (SELECT id FROM outbox WHERE state = 'pending'"
-            f" AND due_at <= ? ORDER BY due_at LIMIT ?{self._db.skip_locked}) RETURNING *",
+            f" AND due_at <= ? ORDER BY {self._mine_first}due_at LIMIT ?{self._db.skip_locked})"
+            " RETURNING *",
             (self.name, to_db(self._clock() + LEASE), now, BATCH),
         )
 

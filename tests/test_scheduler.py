@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.db import Database, open_database
-from bot.scheduler import LEASE, Job, Retry, Scheduler
+from bot.scheduler import BATCH, LEASE, Job, Retry, Scheduler
 from bot.timeutil import to_db
 from tests.clock import FakeClock
 from tests.conftest import NewDatabase
@@ -287,3 +287,23 @@ async def test_a_new_job_wakes_the_other_processes(db: Database, peer: Database)
         assert listening._armed_for == due
     finally:
         await listening.shutdown()
+
+
+async def test_a_process_claims_its_own_shards_servers_first(db: Database) -> None:
+    """Its own servers are in its cache; another shard's cost a question to Discord each."""
+    clock = FakeClock()
+    mine = Scheduler(db, clock=clock, shards=(2, (1,)))
+    ours, theirs = (1 << 22) * 7, (1 << 22) * 8  # shard 1 and shard 0 of 2
+    for i in range(BATCH):
+        for guild in (theirs, ours):
+            await mine.schedule(
+                "k",
+                f"{guild}-{i}",
+                clock.now,
+                deadline=clock.now + timedelta(hours=1),
+                guild_id=guild,
+            )
+    first = await mine._claim(to_db(clock.now))
+    assert {row["guild_id"] for row in first} == {ours}
+    second = await mine._claim(to_db(clock.now))
+    assert {row["guild_id"] for row in second} == {theirs}  # then anyone's: nothing waits
