@@ -22,6 +22,7 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.pairing
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.cluster
 
 $(VENV)/.venv-created:
 	$(PYTHON) -m venv $(VENV)
