@@ -27,7 +27,9 @@ import yarl
 PROBE_INTERVAL = 0.010
 
 
-async def _probe(lags: list[tuple[float, float]]) -> None:
+async def loop_probe(lags: list[tuple[float, float]]) -> None:
+    """Record (unix time, seconds late) every PROBE_INTERVAL: how late this event loop wakes.
+    The benchmarks also run it in their own process, on the fake's loop."""
     loop = asyncio.get_running_loop()
     while True:
         start = loop.time()
@@ -41,7 +43,7 @@ async def _main() -> int:
 
     settings = Settings.from_env()
     lags: list[tuple[float, float]] = []
-    probe = asyncio.create_task(_probe(lags))
+    probe = asyncio.create_task(loop_probe(lags))
     try:
         return await entry._run(settings)
     finally:

@@ -289,7 +289,7 @@ def _due_outcomes(path: Path, due: datetime) -> Counter[str]:
     return Counter(f"{state}" + (f" ({note})" if note else "") for state, note in rows)
 
 
-async def _start_up(fake: FakeDiscord, spawned: float, identified: int) -> dict[str, float]:
+async def start_up_marks(fake: FakeDiscord, spawned: float, identified: int) -> dict[str, float]:
     """Seconds from spawning the bot to its IDENTIFY, and to a first answered `/support`."""
     # Polled, not awaited: the fake's own wake-up comes only after it has built and sent
     # every GUILD_CREATE, which would count the fake's work as the bot's.
@@ -337,7 +337,7 @@ async def bench(fake: FakeDiscord, args: argparse.Namespace) -> None:
     fake.rate_limit_per_second = GLOBAL_LIMIT
     env = {"MEMBERS_INTENT": "true" if args.members_intent else "false"}
     spawned = time.perf_counter()
-    probe = asyncio.create_task(_start_up(fake, spawned, fake.identify_count))
+    probe = asyncio.create_task(start_up_marks(fake, spawned, fake.identify_count))
     async with running_bot(fake, db_path, extra_env=env) as bot:
         marks = await probe
         jobs, sessions = _pending_circle_work(db_path)

@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from bench.botproc import loop_probe
 from bench.circles import ZONES, seed
 from bench.common import BotProcess, machine, new_fake, percentile, running_bot
 from bot.checkins import FEELINGS
@@ -437,15 +438,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def lag_probe(lags: list[tuple[float, float]]) -> None:
-    """The harness's own event-loop lateness (the fake runs on this loop)."""
-    loop = asyncio.get_running_loop()
-    while True:
-        start = loop.time()
-        await asyncio.sleep(0.010)
-        lags.append((time.time(), (loop.time() - start - 0.010) * 1000))
-
-
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -478,7 +470,7 @@ async def bench(fake: FakeDiscord, args: argparse.Namespace) -> None:
     fake.rate_limit_per_second = GLOBAL_LIMIT
     rng = random.Random(args.seed)
     harness_lags: list[tuple[float, float]] = []
-    probe = asyncio.create_task(lag_probe(harness_lags))
+    probe = asyncio.create_task(loop_probe(harness_lags))
     async with running_bot(
         fake, db_path, log_path=log_path, extra_env={"MEMBERS_INTENT": "true"}
     ) as bot:
@@ -714,7 +706,7 @@ def report(
               f"as the fake counted them: {busiest} (it refuses the 51st)")  # fmt: skip
         ratio = took / shared_floor
     worst, p99 = bot.loop_lag_ms(*window)
-    h_lags = [lag for at, lag in harness_lags if window[0] <= at <= window[1]]
+    h_lags = [lag * 1000 for at, lag in harness_lags if window[0] <= at <= window[1]]
     rss = bot.stats.get("peak_rss_mb", float("nan"))
     print(f"  bot event-loop lag in the window: p99 {p99:.1f} ms, worst {worst:.1f} ms; "
           f"harness (fake) loop lag p99 {percentile(h_lags, 0.99):.1f} ms, worst "

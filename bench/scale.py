@@ -75,9 +75,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.botproc import _probe
+from bench.botproc import loop_probe
 from bench.checkins import NOTES
-from bench.circles import ZONES, Seeded, _start_up
+from bench.circles import ZONES, Seeded, start_up_marks
 from bench.circles import seed as seed_circles
 from bench.common import machine, new_fake, percentile, running_bot
 from bot.buddies.values import HEADS_UP, HEADS_UP_BEFORE, RUN
@@ -523,7 +523,7 @@ async def bench(fake: FakeDiscord, args: argparse.Namespace, db_path: Path) -> N
     fake.rate_limit_per_second = GLOBAL_LIMIT
     env = {"MEMBERS_INTENT": "true" if args.members_intent else "false"}
     spawned = time.perf_counter()
-    probe = asyncio.create_task(_start_up(fake, spawned, fake.identify_count))
+    probe = asyncio.create_task(start_up_marks(fake, spawned, fake.identify_count))
     async with running_bot(fake, db_path, extra_env=env) as bot:
         figures.startup = await probe
         ready_at = fake.gateway.ready_at
@@ -606,7 +606,7 @@ async def _fan_out(
           f"a DM")  # fmt: skip
     due_at = due.timestamp() + (time.perf_counter() - time.time())
     await asyncio.sleep(max(0.0, due_at - time.perf_counter()))
-    probe = asyncio.create_task(_probe(harness_lags))
+    probe = asyncio.create_task(loop_probe(harness_lags))
     mark = len(fake.calls)
     # The fake runs on this event loop and stamps each request as it handles it: anything that
     # blocks here for ~100 ms lets requests queue and land together, which its 50/s window
